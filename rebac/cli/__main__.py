@@ -1,0 +1,5 @@
+import sys
+
+from rebac.cli.main import main
+
+sys.exit(main())

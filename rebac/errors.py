@@ -1,0 +1,139 @@
+"""The one exception family the engine raises.
+
+Every error a caller can cause is a :class:`RebacError` subclass with a stable ``reason``
+(a machine-readable code, mirroring SpiceDB's ``ERROR_REASON_*`` names) so that the server can map
+it to a gRPC status in one table, and the CLI can print it without a traceback.
+
+Hierarchy::
+
+    RebacError
+    ├── SchemaError              schema text does not parse or type-check (line, column)
+    ├── InvalidRequest           malformed input: bad identifier, bad relationship text, ...
+    │   ├── InvalidCaveatContext context value has the wrong type / is too large
+    │   └── LimitExceeded        too many updates, preconditions, items, ...
+    ├── NotFound                 no schema, unknown store
+    ├── UnknownDefinition        a definition the schema does not have
+    ├── UnknownRelation          a relation/permission the definition does not have
+    ├── UnknownCaveat
+    ├── InvalidSubjectType       a relationship whose subject the relation does not allow
+    ├── AlreadyExists            CREATE of an existing relationship
+    ├── PreconditionFailed       a write precondition did not hold
+    ├── RevisionError            malformed, foreign or expired consistency token / cursor
+    ├── MaximumDepthExceeded     evaluation went deeper than the configured limit
+    ├── CycleDetected            the answer depends on a cycle in the data
+    └── ValidationFileError      a validation file cannot be loaded
+"""
+
+from __future__ import annotations
+
+
+class RebacError(Exception):
+    """Base class. ``reason`` is stable and machine-readable; ``str()`` is for humans."""
+
+    reason: str = "ERROR_REASON_UNSPECIFIED"
+
+
+class SchemaError(RebacError):
+    """Schema text that does not parse or does not type-check.
+
+    ``line`` and ``column`` are 1-based and point at the offending token; ``message`` quotes it.
+    """
+
+    reason = "ERROR_REASON_SCHEMA_PARSE_ERROR"
+
+    def __init__(self, message: str, line: int, column: int, *, source: str | None = None):
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source = source
+        super().__init__(f"{message} (line {line}, column {column})")
+
+    def format(self, filename: str | None = None) -> str:
+        """``file:line:col: message``, the form compilers and editors understand."""
+        name = filename or self.source or "<schema>"
+        return f"{name}:{self.line}:{self.column}: {self.message}"
+
+
+class SchemaTypeError(SchemaError):
+    """A schema that parses but refers to things that do not exist or cannot be combined."""
+
+    reason = "ERROR_REASON_SCHEMA_TYPE_ERROR"
+
+
+class InvalidRequest(RebacError):
+    reason = "ERROR_REASON_INVALID_ARGUMENT"
+
+
+class InvalidCaveatContext(InvalidRequest):
+    reason = "ERROR_REASON_CAVEAT_PARAMETER_TYPE_ERROR"
+
+
+class LimitExceeded(InvalidRequest):
+    reason = "ERROR_REASON_EXCEEDS_MAXIMUM_ALLOWABLE_LIMIT"
+
+
+class NotFound(RebacError):
+    reason = "ERROR_REASON_NOT_FOUND"
+
+
+class UnknownDefinition(RebacError):
+    reason = "ERROR_REASON_UNKNOWN_DEFINITION"
+
+
+class UnknownRelation(RebacError):
+    reason = "ERROR_REASON_UNKNOWN_RELATION_OR_PERMISSION"
+
+
+class UnknownCaveat(RebacError):
+    reason = "ERROR_REASON_UNKNOWN_CAVEAT"
+
+
+class InvalidSubjectType(RebacError):
+    reason = "ERROR_REASON_INVALID_SUBJECT_TYPE"
+
+
+class CannotUpdatePermission(InvalidSubjectType):
+    reason = "ERROR_REASON_CANNOT_UPDATE_PERMISSION"
+
+
+class AlreadyExists(RebacError):
+    reason = "ERROR_REASON_ATTEMPT_TO_RECREATE_RELATIONSHIP"
+
+
+class PreconditionFailed(RebacError):
+    reason = "ERROR_REASON_WRITE_OR_DELETE_PRECONDITION_FAILURE"
+
+
+class RevisionError(RebacError):
+    reason = "ERROR_REASON_INVALID_REVISION"
+
+
+class MaximumDepthExceeded(RebacError):
+    """Evaluation needed more than ``max_depth`` nested dispatches.
+
+    Never turned into a "no": a depth error inside the subtracted side of an exclusion would
+    otherwise grant access.
+    """
+
+    reason = "ERROR_REASON_MAXIMUM_DEPTH_EXCEEDED"
+
+    def __init__(self, max_depth: int, path: tuple[str, ...] = ()):
+        self.max_depth = max_depth
+        self.path = path
+        tail = " -> ".join(path[-6:])
+        where = f"; last hops: {tail}" if tail else ""
+        super().__init__(f"maximum depth {max_depth} exceeded{where}")
+
+
+class CycleDetected(RebacError):
+    """The answer depends on a cycle in the relationships (e.g. through an exclusion)."""
+
+    reason = "ERROR_REASON_MAXIMUM_DEPTH_EXCEEDED"
+
+    def __init__(self, cycle: tuple[str, ...]):
+        self.cycle = cycle
+        super().__init__("the answer depends on a cycle: " + " -> ".join(cycle))
+
+
+class ValidationFileError(RebacError):
+    reason = "ERROR_REASON_INVALID_VALIDATION_FILE"
