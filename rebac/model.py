@@ -244,3 +244,31 @@ class LookupResult:
     permissionship: Permissionship = Permissionship.HAS_PERMISSION
     missing_context: tuple[str, ...] = ()
     excluded: tuple[LookupResult, ...] = ()
+
+
+class Operation(enum.Enum):
+    CREATE = "create"  # fails if the relationship exists
+    TOUCH = "touch"  # upsert: replaces caveat and expiration
+    DELETE = "delete"  # no-op if absent
+
+
+@dataclass(frozen=True, slots=True)
+class RelationshipUpdate:
+    operation: Operation
+    relationship: Relationship
+
+
+@dataclass(frozen=True, slots=True)
+class Precondition:
+    """Write only if some stored relationship matches (``must_match``) or none does."""
+
+    must_match: bool
+    filter: RelationshipFilter
+
+
+@dataclass(frozen=True, slots=True)
+class CheckItem:
+    resource: ObjectRef
+    permission: str
+    subject: SubjectRef
+    context: Mapping[str, Any] | None = field(default=None, hash=False)

@@ -1,0 +1,397 @@
+"""Check: is a subject a member of ``resource#relation``?
+
+One :class:`Checker` answers for one subject and one request context, possibly for many resources
+(bulk check, lookup-resources verification); its memo is shared across them.
+
+Every subproblem ``(type, id, relation)`` goes through :meth:`Checker.dispatch`, which owns the
+cross-cutting concerns so that the evaluation functions stay simple:
+
+* **identity** -- ``X#r`` is always a member of ``X#r`` (SpiceDB's aliasing rule);
+* **memoization** within the request;
+* **depth limit** -- more than ``max_depth`` nested dispatches raises
+  :class:`~rebac.errors.MaximumDepthExceeded` (never a silent "no");
+* **cycles** -- a subproblem met again while still being evaluated is cut and assumed ``False``
+  (the least fixpoint, which is exact for union, intersection and arrows). Results computed
+  under such an assumption are provisional until the subproblem where the cycle closes finishes
+  (Tarjan's low-link); they are kept if the assumption held and dropped if it did not. A cycle
+  through the subtracted side of an exclusion has no sound answer: that branch becomes
+  :class:`~rebac.engine.values.Cyclic` and, if the final answer depends on it,
+  :class:`~rebac.errors.CycleDetected` names the cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from rebac.engine.index import EMPTY_NODE, Edge, RelationshipIndex
+from rebac.engine.plan import PermissionInfo, Plan
+from rebac.engine.values import Conditional, Cyclic, Value, caveat_value, v_and, v_not, v_or
+from rebac.errors import CycleDetected, MaximumDepthExceeded
+from rebac.schema import ast
+
+if TYPE_CHECKING:
+    from rebac.caveats import CompiledCaveat
+
+Evaluate = Callable[["Checker", str, str], Value]
+
+_BIG = 1 << 30
+_MISSING = object()
+
+
+def _label(key: tuple[str, str, str]) -> str:
+    return f"{key[0]}:{key[1]}#{key[2]}"
+
+
+class CaveatContext:
+    """Request context, converted once per caveat, plus evaluation of an edge's caveat."""
+
+    __slots__ = ("_converted", "_plan", "_raw")
+
+    def __init__(self, plan: Plan, raw: Mapping[str, Any] | None):
+        self._plan = plan
+        self._raw = raw or {}
+        self._converted: dict[str, dict[str, Any]] = {}
+
+    def evaluate(self, edge: Edge) -> Value:
+        name = edge.caveat
+        assert name is not None
+        compiled: CompiledCaveat | None = self._plan.caveats.get(name)
+        if compiled is None:
+            caveat = self._plan.schema.caveats.get(name)
+            params = frozenset(p.name for p in caveat.parameters) if caveat else frozenset()
+            return Conditional(params or frozenset({name}))
+        request = self._converted.get(name)
+        if request is None:
+            request = self._converted[name] = compiled.convert_context(self._raw)
+        if edge.context:
+            merged = dict(request)
+            merged.update(compiled.convert_context(edge.context))
+            return caveat_value(compiled.evaluate(merged))
+        return caveat_value(compiled.evaluate(request))
+
+
+class Checker:
+    """Answers membership questions for one subject at one point in time."""
+
+    __slots__ = (
+        "caveats",
+        "cut",
+        "index",
+        "low",
+        "max_depth",
+        "memo",
+        "now",
+        "onstack",
+        "pending",
+        "plan",
+        "prov",
+        "reach_key",
+        "sid",
+        "srel",
+        "st",
+        "stack",
+    )
+
+    def __init__(
+        self,
+        plan: Plan,
+        index: RelationshipIndex,
+        subject_type: str,
+        subject_id: str,
+        subject_relation: str | None,
+        *,
+        now: float,
+        max_depth: int,
+        context: Mapping[str, Any] | None = None,
+    ):
+        self.plan = plan
+        self.index = index
+        self.st = subject_type
+        self.sid = subject_id
+        self.srel = subject_relation
+        self.reach_key = (subject_type, subject_relation)
+        self.now = now
+        self.max_depth = max_depth
+        self.caveats = CaveatContext(plan, context)
+        self.memo: dict[tuple[str, str, str], Value] = {}
+        self.onstack: dict[tuple[str, str, str], int] = {}
+        self.stack: list[tuple[str, str, str]] = []
+        self.low = _BIG
+        self.cut: set[int] = set()
+        self.prov: dict[tuple[str, str, str], tuple[Value, int]] = {}
+        self.pending: dict[int, list[tuple[str, str, str]]] = {}
+
+    # -- entry point ----------------------------------------------------------------------------
+
+    def check(self, resource_type: str, resource_id: str, relation: str) -> Value:
+        """The answer for ``resource_type:resource_id#relation``; raises on an unsound cycle."""
+        self.low = _BIG
+        value = self.dispatch(resource_type, resource_id, relation)
+        if isinstance(value, Cyclic):
+            raise CycleDetected(value.path)
+        return value
+
+    # -- the one place every subproblem goes through --------------------------------------------
+
+    def dispatch(self, rtype: str, rid: str, rel: str) -> Value:
+        key = (rtype, rid, rel)
+        v = self.memo.get(key, _MISSING)
+        if v is not _MISSING:
+            return v  # type: ignore[return-value]
+        if rid == self.sid and rel == self.srel and rtype == self.st:
+            return True
+        idx = self.onstack.get(key)
+        if idx is not None:  # a cycle: assume False for now, remember who assumed it
+            if idx < self.low:
+                self.low = idx
+            self.cut.add(idx)
+            return False
+        p = self.prov.get(key)
+        if p is not None:
+            if p[1] < self.low:
+                self.low = p[1]
+            return p[0]
+        member = self.plan.members.get((rtype, rel))
+        if member is None:
+            return False
+        depth = len(self.stack)
+        if depth >= self.max_depth:
+            raise MaximumDepthExceeded(
+                self.max_depth, tuple(_label(k) for k in self.stack) + (_label(key),)
+            )
+        saved_low = self.low
+        self.low = _BIG
+        self.onstack[key] = depth
+        self.stack.append(key)
+        try:
+            if isinstance(member, PermissionInfo):
+                v = member.evaluate(self, rtype, rid)
+            else:
+                v = self.direct(rtype, rid, rel)
+        finally:
+            self.stack.pop()
+            del self.onstack[key]
+        self._settle(key, v, depth, saved_low)
+        return v
+
+    def _settle(self, key: tuple[str, str, str], v: Value, depth: int, saved_low: int) -> None:
+        node_low = self.low
+        if depth in self.cut:
+            self.cut.discard(depth)
+            if v is not False:  # someone assumed False for us and was wrong: drop their results
+                self.prov.clear()
+                self.pending.clear()
+        pend = self.pending.pop(depth, None)
+        if node_low >= depth:  # no dependency on anything still in progress above us
+            if not isinstance(v, Cyclic):
+                self.memo[key] = v
+            if pend:
+                keep = v is False
+                for k in pend:
+                    entry = self.prov.pop(k, None)
+                    if keep and entry is not None:
+                        self.memo[k] = entry[0]
+            self.low = saved_low
+            return
+        if v is True:
+            self.memo[key] = True
+        elif not isinstance(v, Cyclic):
+            self.prov[key] = (v, node_low)
+            self.pending.setdefault(node_low, []).append(key)
+        if pend:
+            target = self.pending.setdefault(node_low, [])
+            for k in pend:
+                entry = self.prov.get(k)
+                if entry is not None:
+                    self.prov[k] = (entry[0], node_low)
+                    target.append(k)
+        self.low = min(saved_low, node_low)
+
+    # -- stored relations -----------------------------------------------------------------------
+
+    def direct(self, rtype: str, rid: str, rel: str) -> Value:
+        node = self.index.node(rtype, rid, rel)
+        if node is EMPTY_NODE:
+            return False
+        now = self.now
+        result: Value = False
+        e = node.edges.get((self.st, self.sid, self.srel))
+        if e is not None and e.expires > now:
+            result = self.caveats.evaluate(e) if e.caveat is not None else True
+            if result is True:
+                return True
+        if self.srel is None:
+            e = node.edges.get((self.st, "*", None))
+            if e is not None and e.expires > now:
+                c = self.caveats.evaluate(e) if e.caveat is not None else True
+                result = v_or(result, c)
+                if result is True:
+                    return True
+        reach = self.plan.reach
+        want = self.reach_key
+        for (gt, gr), group in node.groups.items():
+            if gr is None or want not in reach.get((gt, gr), ()):
+                continue
+            for sid, e in group.items():
+                if e.expires <= now:
+                    continue
+                c: Value = True
+                if e.caveat is not None:
+                    c = self.caveats.evaluate(e)
+                    if c is False:
+                        continue
+                r = self.dispatch(gt, sid, gr)
+                if r is False:
+                    continue
+                result = v_or(result, v_and(c, r))
+                if result is True:
+                    return True
+        return result
+
+
+# -- permission expressions compiled to closures ----------------------------------------------
+
+
+def compile_expression(expr: ast.Expr, type_name: str, plan: Plan) -> Evaluate:
+    """Compile a permission expression of definition ``type_name`` into ``f(checker, type, id)``."""
+    if isinstance(expr, ast.RelationRef):
+        name = expr.name
+
+        def ref(ch: Checker, rtype: str, rid: str) -> Value:
+            return ch.dispatch(rtype, rid, name)
+
+        return ref
+
+    if isinstance(expr, ast.Union):
+        parts = tuple(compile_expression(c, type_name, plan) for c in expr.children)
+
+        def union(ch: Checker, rtype: str, rid: str) -> Value:
+            result: Value = False
+            for part in parts:
+                r = part(ch, rtype, rid)
+                if r is True:
+                    return True
+                if r is not False:
+                    result = v_or(result, r)
+            return result
+
+        return union
+
+    if isinstance(expr, ast.Intersection):
+        parts = tuple(compile_expression(c, type_name, plan) for c in expr.children)
+
+        def intersection(ch: Checker, rtype: str, rid: str) -> Value:
+            result: Value = True
+            for part in parts:
+                r = part(ch, rtype, rid)
+                if r is False:
+                    return False
+                result = v_and(result, r)
+            return result
+
+        return intersection
+
+    if isinstance(expr, ast.Exclusion):
+        base = compile_expression(expr.base, type_name, plan)
+        subtract = compile_expression(expr.subtract, type_name, plan)
+
+        def exclusion(ch: Checker, rtype: str, rid: str) -> Value:
+            b = base(ch, rtype, rid)
+            if b is False:
+                return False
+            saved = ch.low
+            ch.low = _BIG
+            s = subtract(ch, rtype, rid)
+            sub_low = ch.low
+            ch.low = min(saved, sub_low)
+            if s is True:
+                return False
+            here = len(ch.stack) - 1
+            if sub_low <= here:
+                # The subtracted side leaned on an assumption about a subproblem still in
+                # progress (a cycle through this exclusion): "not member" would be a guess.
+                return Cyclic(tuple(_label(k) for k in ch.stack[sub_low:]))
+            return v_and(b, v_not(s))
+
+        return exclusion
+
+    if isinstance(expr, ast.Arrow):
+        return _compile_arrow(expr)
+
+    if isinstance(expr, ast.Nil):
+
+        def nil(ch: Checker, rtype: str, rid: str) -> Value:
+            return False
+
+        return nil
+
+    if isinstance(expr, ast.SelfRef):
+
+        def self_ref(ch: Checker, rtype: str, rid: str) -> Value:
+            return ch.srel is None and ch.sid == rid and ch.st == rtype
+
+        return self_ref
+
+    raise TypeError(f"unknown expression node {expr!r}")
+
+
+def _compile_arrow(expr: ast.Arrow) -> Evaluate:
+    tupleset, target = expr.tupleset, expr.target
+
+    if expr.function == "any":
+
+        def arrow_any(ch: Checker, rtype: str, rid: str) -> Value:
+            node = ch.index.node(rtype, rid, tupleset)
+            if node is EMPTY_NODE:
+                return False
+            result: Value = False
+            reach = ch.plan.reach
+            want = ch.reach_key
+            now = ch.now
+            for (gt, _gr), group in node.groups.items():
+                if want not in reach.get((gt, target), ()):
+                    continue
+                for sid, e in group.items():
+                    if e.expires <= now:
+                        continue
+                    c: Value = True
+                    if e.caveat is not None:
+                        c = ch.caveats.evaluate(e)
+                        if c is False:
+                            continue
+                    r = ch.dispatch(gt, sid, target)
+                    if r is False:
+                        continue
+                    result = v_or(result, v_and(c, r))
+                    if result is True:
+                        return True
+            return result
+
+        return arrow_any
+
+    def arrow_all(ch: Checker, rtype: str, rid: str) -> Value:
+        node = ch.index.node(rtype, rid, tupleset)
+        result: Value = True
+        seen = False
+        reach = ch.plan.reach
+        want = ch.reach_key
+        now = ch.now
+        for (gt, _gr), group in node.groups.items():
+            reachable = want in reach.get((gt, target), ())
+            for sid, e in group.items():
+                if e.expires <= now:
+                    continue
+                seen = True
+                if not reachable:
+                    return False
+                c: Value = ch.caveats.evaluate(e) if e.caveat is not None else True
+                if c is False:
+                    return False
+                r = ch.dispatch(gt, sid, target)
+                if r is False:
+                    return False
+                result = v_and(result, v_and(c, r))
+        return result if seen else False
+
+    return arrow_all

@@ -1,0 +1,240 @@
+"""Lookup-resources and lookup-subjects.
+
+Lookup-resources walks *backwards* from the subject over the reverse index and the schema's
+reverse references to collect candidate resources (an over-approximation: intersections and
+exclusions are not decided on the way), then decides each candidate with one shared
+:class:`~rebac.engine.check.Checker`, so the answer always agrees with check and subproblems are
+computed once across candidates.
+
+Lookup-subjects walks *forwards* from the resource and computes a
+:class:`~rebac.engine.subjectset.SubjectSet` per subproblem with SpiceDB's wildcard/exclusion
+algebra.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from rebac.engine.check import CaveatContext, Checker, compile_expression  # noqa: F401
+from rebac.engine.index import RelationshipIndex
+from rebac.engine.plan import PermissionInfo, Plan
+from rebac.engine.subjectset import SubjectSet
+from rebac.engine.values import Conditional, Value
+from rebac.errors import CycleDetected, MaximumDepthExceeded
+from rebac.model import WILDCARD
+from rebac.schema import ast
+
+NodeKey = tuple[str, str, str | None]
+
+
+def candidate_resources(
+    plan: Plan,
+    index: RelationshipIndex,
+    resource_type: str,
+    permission: str,
+    subject: tuple[str, str, str | None],
+    now: float,
+) -> set[str]:
+    """Ids of ``resource_type`` that may have ``permission`` for ``subject`` (a superset)."""
+    start: NodeKey = subject
+    seen: set[NodeKey] = {start}
+    queue: deque[NodeKey] = deque([start])
+    st, sid, srel = subject
+    if srel is None:
+        wild: NodeKey = (st, WILDCARD, None)
+        seen.add(wild)
+        queue.append(wild)
+    found: set[str] = set()
+
+    def push(key: NodeKey) -> None:
+        if key not in seen:
+            seen.add(key)
+            queue.append(key)
+
+    while queue:
+        t, oid, rel = queue.popleft()
+        if rel is not None and t == resource_type and rel == permission:
+            found.add(oid)
+        by_type = index.resources_of_subject(t, oid)
+        # 1. Relationships whose subject is exactly this node (object or subject set).
+        for (rtype, relation), entries in by_type.items():
+            for (rid, edge_srel), e in entries.items():
+                if edge_srel == rel and e.expires > now:
+                    push((rtype, rid, relation))
+        if rel is None:
+            if oid != WILDCARD:
+                for perm in plan.self_users.get(t, ()):
+                    push((t, oid, perm))
+            continue
+        # 2. Permissions of the same object that name this relation.
+        for perm in plan.computed_users.get((t, rel), ()):
+            push((t, oid, perm))
+        # 3. Arrows: resources whose tupleset relation points at this object.
+        for rtype, tupleset, perm in plan.arrow_users.get((t, rel), ()):
+            entries = by_type.get((rtype, tupleset))
+            if entries:
+                for (rid, _srel), e in entries.items():
+                    if e.expires > now:
+                        push((rtype, rid, perm))
+    return found
+
+
+class SubjectsWalker:
+    """Computes the subjects of one type (and optional relation) for resources."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        index: RelationshipIndex,
+        subject_type: str,
+        subject_relation: str | None,
+        *,
+        now: float,
+        max_depth: int,
+        context: Mapping[str, Any] | None,
+    ):
+        self.plan = plan
+        self.index = index
+        self.want = (subject_type, subject_relation)
+        self.now = now
+        self.max_depth = max_depth
+        self.caveats = CaveatContext(plan, context)
+        self.memo: dict[tuple[str, str, str], SubjectSet] = {}
+        self.onstack: dict[tuple[str, str, str], int] = {}
+        self.stack: list[tuple[str, str, str]] = []
+        self.low = 1 << 30
+
+    def subjects(self, rtype: str, rid: str, rel: str) -> SubjectSet:
+        key = (rtype, rid, rel)
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit
+        idx = self.onstack.get(key)
+        if idx is not None:
+            self.low = min(self.low, idx)
+            return SubjectSet()
+        member = self.plan.members.get((rtype, rel))
+        if member is None:
+            return SubjectSet()
+        depth = len(self.stack)
+        if depth >= self.max_depth:
+            raise MaximumDepthExceeded(
+                self.max_depth, tuple(f"{t}:{i}#{r}" for t, i, r in [*self.stack, key])
+            )
+        saved = self.low
+        self.low = 1 << 30
+        self.onstack[key] = depth
+        self.stack.append(key)
+        try:
+            if isinstance(member, PermissionInfo):
+                result = self._expr(member.expr, rtype, rid)
+            else:
+                result = self._direct(rtype, rid, rel)
+        finally:
+            self.stack.pop()
+            del self.onstack[key]
+        if (rtype, rel) == self.want:
+            result = result.copy()
+            result.add_concrete(rid, True)
+        node_low = self.low
+        if node_low >= depth:
+            self.memo[key] = result
+            self.low = saved
+        else:
+            self.low = min(saved, node_low)
+        return result
+
+    def _direct(self, rtype: str, rid: str, rel: str) -> SubjectSet:
+        out = SubjectSet()
+        want_type, want_rel = self.want
+        reach = self.plan.reach
+        node = self.index.node(rtype, rid, rel)
+        for (gt, gr), group in node.groups.items():
+            exact = gt == want_type and gr == want_rel
+            nested = gr is not None and self.want in reach.get((gt, gr), ())
+            if not exact and not nested:
+                continue
+            for sid, e in group.items():
+                if e.expires <= self.now:
+                    continue
+                c: Value = True
+                if e.caveat is not None:
+                    c = self.caveats.evaluate(e)
+                    if c is False:
+                        continue
+                if exact:
+                    if sid == WILDCARD:
+                        out.add_wildcard(c)
+                    else:
+                        out.add_concrete(sid, c)
+                if nested:
+                    out.union_update(self.subjects(gt, sid, gr).with_condition(c))
+        return out
+
+    def _expr(self, expr: ast.Expr, rtype: str, rid: str) -> SubjectSet:
+        if isinstance(expr, ast.RelationRef):
+            return self.subjects(rtype, rid, expr.name)
+        if isinstance(expr, ast.Union):
+            out = SubjectSet()
+            for child in expr.children:
+                out.union_update(self._expr(child, rtype, rid))
+            return out
+        if isinstance(expr, ast.Intersection):
+            acc = self._expr(expr.children[0], rtype, rid)
+            for child in expr.children[1:]:
+                if acc.is_empty():
+                    return acc
+                acc = acc.intersection(self._expr(child, rtype, rid))
+            return acc
+        if isinstance(expr, ast.Exclusion):
+            base = self._expr(expr.base, rtype, rid)
+            if base.is_empty():
+                return base
+            saved = self.low
+            self.low = 1 << 30
+            sub = self._expr(expr.subtract, rtype, rid)
+            sub_low = self.low
+            self.low = min(saved, sub_low)
+            if sub_low <= len(self.stack) - 1:
+                raise CycleDetected(tuple(f"{t}:{i}#{r}" for t, i, r in self.stack[sub_low:]))
+            return base.difference(sub)
+        if isinstance(expr, ast.Arrow):
+            return self._arrow(expr, rtype, rid)
+        if isinstance(expr, ast.SelfRef):
+            out = SubjectSet()
+            if self.want == (rtype, None):
+                out.add_concrete(rid, True)
+            return out
+        return SubjectSet()  # nil
+
+    def _arrow(self, expr: ast.Arrow, rtype: str, rid: str) -> SubjectSet:
+        node = self.index.node(rtype, rid, expr.tupleset)
+        branches: list[SubjectSet] = []
+        for (gt, _gr), group in node.groups.items():
+            has_target = (gt, expr.target) in self.plan.members
+            for sid, e in group.items():
+                if e.expires <= self.now:
+                    continue
+                c: Value = True
+                if e.caveat is not None:
+                    c = self.caveats.evaluate(e)
+                if not has_target or c is False:
+                    if expr.function == "all":
+                        return SubjectSet()
+                    continue
+                branches.append(self.subjects(gt, sid, expr.target).with_condition(c))
+        if not branches:
+            return SubjectSet()
+        acc = branches[0].copy()
+        for b in branches[1:]:
+            if expr.function == "all":
+                acc = acc.intersection(b)
+            else:
+                acc.union_update(b)
+        return acc
+
+
+def missing_of(value: Value) -> tuple[str, ...]:
+    return tuple(sorted(value.missing)) if isinstance(value, Conditional) else ()

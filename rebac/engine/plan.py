@@ -1,0 +1,133 @@
+"""What the evaluator needs to know about a schema, derived once per schema version.
+
+* ``members``: ``(type, name)`` -> the relation or permission, with each permission's expression
+  compiled into a closure (see :mod:`rebac.engine.check`) so the hot path never inspects syntax.
+* ``reach``: ``(type, name)`` -> every ``(subject_type, subject_relation)`` that can possibly be a
+  member. The checker skips a whole group of subject sets, or an arrow branch, when the subject
+  it looks for cannot be reached through it -- the main pruning of the search.
+* reverse references (``computed_users``, ``arrow_users``, ``self_users``) so lookup-resources can
+  walk from a subject up to the permissions that may contain it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rebac.schema import ast
+
+if TYPE_CHECKING:
+    from rebac.caveats import CompiledCaveat
+    from rebac.schema.compiler import CompiledSchema
+
+SubjectKind = tuple[str, str | None]  # (subject type, subject relation or None for objects)
+
+
+@dataclass(slots=True)
+class RelationInfo:
+    type: str
+    name: str
+    allowed: tuple[ast.AllowedType, ...]
+    wildcard_types: frozenset[str]
+
+
+@dataclass(slots=True)
+class PermissionInfo:
+    type: str
+    name: str
+    expr: ast.Expr
+    evaluate: Callable[..., Any] = field(default=None)  # type: ignore[assignment]
+
+
+Member = RelationInfo | PermissionInfo
+
+
+def walk_expr(expr: ast.Expr, positive: bool = True) -> Iterator[tuple[ast.Expr, bool]]:
+    """Yield every node of ``expr`` with its polarity (False under an exclusion's right side)."""
+    yield expr, positive
+    if isinstance(expr, ast.Union | ast.Intersection):
+        for child in expr.children:
+            yield from walk_expr(child, positive)
+    elif isinstance(expr, ast.Exclusion):
+        yield from walk_expr(expr.base, positive)
+        yield from walk_expr(expr.subtract, not positive)
+
+
+class Plan:
+    """Evaluation plan for one compiled schema. Immutable once built; shared across threads."""
+
+    def __init__(self, schema: CompiledSchema, caveats: Mapping[str, CompiledCaveat]):
+        self.schema = schema
+        self.caveats = caveats
+        self.members: dict[tuple[str, str], Member] = {}
+        for (t, name), rel in schema.relations.items():
+            wild = frozenset(a.type for a in rel.allowed if a.wildcard)
+            self.members[(t, name)] = RelationInfo(t, name, rel.allowed, wild)
+        for (t, name), perm in schema.permissions.items():
+            self.members[(t, name)] = PermissionInfo(t, name, perm.expr)
+        self.reach = self._compute_reach()
+        self.computed_users: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self.arrow_users: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
+        self.self_users: dict[str, list[str]] = defaultdict(list)
+        self._compute_reverse()
+        # Imported late: check.py imports this module for its types.
+        from rebac.engine.check import compile_expression
+
+        for m in self.members.values():
+            if isinstance(m, PermissionInfo):
+                m.evaluate = compile_expression(m.expr, m.type, self)
+
+    def member(self, type_name: str, name: str) -> Member | None:
+        return self.members.get((type_name, name))
+
+    def tupleset_types(self, type_name: str, relation: str) -> tuple[str, ...]:
+        m = self.members.get((type_name, relation))
+        if not isinstance(m, RelationInfo):
+            return ()
+        return tuple(dict.fromkeys(a.type for a in m.allowed))
+
+    def _compute_reach(self) -> dict[tuple[str, str], frozenset[SubjectKind]]:
+        reach: dict[tuple[str, str], set[SubjectKind]] = {k: {k} for k in self.members}
+        changed = True
+        while changed:
+            changed = False
+            for key, m in self.members.items():
+                acc = reach[key]
+                before = len(acc)
+                if isinstance(m, RelationInfo):
+                    for a in m.allowed:
+                        acc.add((a.type, a.relation))
+                        if a.relation is not None and (a.type, a.relation) in reach:
+                            acc |= reach[(a.type, a.relation)]
+                else:
+                    for node, _pos in walk_expr(m.expr):
+                        if isinstance(node, ast.RelationRef):
+                            acc |= reach.get((m.type, node.name), set())
+                        elif isinstance(node, ast.Arrow):
+                            for t in self.tupleset_types(m.type, node.tupleset):
+                                acc |= reach.get((t, node.target), set())
+                        elif isinstance(node, ast.SelfRef):
+                            acc.add((m.type, None))
+                if len(acc) != before:
+                    changed = True
+        return {k: frozenset(v) for k, v in reach.items()}
+
+    def _compute_reverse(self) -> None:
+        for m in self.members.values():
+            if not isinstance(m, PermissionInfo):
+                continue
+            for node, positive in walk_expr(m.expr):
+                if not positive:
+                    continue
+                if isinstance(node, ast.RelationRef):
+                    self.computed_users[(m.type, node.name)].append(m.name)
+                elif isinstance(node, ast.Arrow):
+                    for t in self.tupleset_types(m.type, node.tupleset):
+                        if (t, node.target) in self.members:
+                            self.arrow_users[(t, node.target)].append(
+                                (m.type, node.tupleset, m.name)
+                            )
+                elif isinstance(node, ast.SelfRef):
+                    self.self_users[m.type].append(m.name)

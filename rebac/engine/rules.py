@@ -1,0 +1,130 @@
+"""Validation of relationships and requests against the schema.
+
+Writes are validated exactly as SpiceDB validates them: a relationship must match one allowed
+subject type of its relation *exactly* -- same subject type, same wildcard-or-not, same subject
+relation, same caveat (or none), same expiration trait (or none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rebac.errors import (
+    CannotUpdatePermission,
+    InvalidRequest,
+    InvalidSubjectType,
+    UnknownCaveat,
+    UnknownDefinition,
+    UnknownRelation,
+)
+from rebac.model import (
+    WILDCARD,
+    ObjectRef,
+    Relationship,
+    SubjectRef,
+    is_valid_object_id,
+    is_valid_relation_name,
+    is_valid_type_name,
+)
+from rebac.schema import ast
+
+if TYPE_CHECKING:
+    from rebac.caveats import CompiledCaveat
+    from rebac.schema.compiler import CompiledSchema
+
+
+def _require_definition(schema: CompiledSchema, name: str) -> ast.Definition:
+    definition = schema.definitions.get(name)
+    if definition is None:
+        raise UnknownDefinition(f"object definition '{name}' not found")
+    return definition
+
+
+def _check_ids(obj: ObjectRef | SubjectRef, *, what: str, allow_wildcard: bool) -> None:
+    if not is_valid_type_name(obj.type):
+        raise InvalidRequest(f"invalid {what} type {obj.type!r}")
+    if obj.id == WILDCARD:
+        if not allow_wildcard:
+            raise InvalidRequest(f"a wildcard ('*') is not allowed as the {what} here")
+    elif not is_valid_object_id(obj.id):
+        raise InvalidRequest(
+            f"invalid {what} id {obj.id!r}: expected 1-1024 characters of [a-zA-Z0-9/_|-=+]"
+        )
+
+
+def validate_relationship(
+    schema: CompiledSchema, caveats: Mapping[str, CompiledCaveat], rel: Relationship
+) -> None:
+    """Raise if ``rel`` may not be stored under ``schema``."""
+    _check_ids(rel.resource, what="resource", allow_wildcard=False)
+    _check_ids(rel.subject, what="subject", allow_wildcard=True)
+    rtype = rel.resource.type
+    _require_definition(schema, rtype)
+    if (rtype, rel.relation) in schema.permissions:
+        raise CannotUpdatePermission(
+            f"cannot write a relationship to permission '{rel.relation}' on '{rtype}': "
+            "only relations can be written"
+        )
+    relation = schema.relations.get((rtype, rel.relation))
+    if relation is None:
+        raise UnknownRelation(f"relation '{rel.relation}' not found on definition '{rtype}'")
+    s = rel.subject
+    _require_definition(schema, s.type)
+    if s.relation is not None and schema.member(s.type, s.relation) is None:
+        raise UnknownRelation(f"relation '{s.relation}' not found on definition '{s.type}'")
+    if rel.caveat_name is not None and rel.caveat_name not in schema.caveats:
+        raise UnknownCaveat(f"caveat '{rel.caveat_name}' not found")
+    wildcard = s.id == WILDCARD
+    if wildcard and s.relation is not None:
+        raise InvalidRequest(f"a wildcard subject cannot have a relation: {rel}")
+    expiring = rel.expires_at is not None
+    for a in relation.allowed:
+        if (
+            a.type == s.type
+            and a.wildcard == wildcard
+            and a.relation == s.relation
+            and a.caveat == rel.caveat_name
+            and a.expiration == expiring
+        ):
+            break
+    else:
+        traits = [t for t in (rel.caveat_name, "expiration" if expiring else None) if t]
+        shown = ast.AllowedType(
+            s.type, s.relation, wildcard, rel.caveat_name, expiring
+        ).__str__() if traits or wildcard or s.relation else s.type
+        raise InvalidSubjectType(
+            f"subjects of type '{shown}' are not allowed on relation '{rtype}#{rel.relation}'"
+        )
+    if rel.caveat_name is not None and rel.caveat_context:
+        compiled = caveats.get(rel.caveat_name)
+        if compiled is not None:
+            compiled.convert_context(rel.caveat_context)
+
+
+def validate_check_target(
+    schema: CompiledSchema, resource_type: str, permission: str
+) -> None:
+    _require_definition(schema, resource_type)
+    if not is_valid_relation_name(permission) and schema.member(resource_type, permission) is None:
+        raise InvalidRequest(f"invalid relation or permission name {permission!r}")
+    if schema.member(resource_type, permission) is None:
+        raise UnknownRelation(
+            f"relation/permission '{permission}' not found on definition '{resource_type}'"
+        )
+
+
+def validate_subject(schema: CompiledSchema, subject: SubjectRef) -> None:
+    if subject.id == WILDCARD:
+        raise InvalidRequest("a wildcard ('*') cannot be the subject of a check or lookup")
+    _check_ids(subject, what="subject", allow_wildcard=False)
+    _require_definition(schema, subject.type)
+    if subject.relation is not None and schema.member(subject.type, subject.relation) is None:
+        raise UnknownRelation(
+            f"relation/permission '{subject.relation}' not found on definition '{subject.type}'"
+        )
+
+
+def validate_context(context: Mapping[str, Any] | None) -> None:
+    if context is not None and not isinstance(context, Mapping):
+        raise InvalidRequest("caveat context must be a JSON object")
