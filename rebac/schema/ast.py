@@ -30,32 +30,33 @@ class Position:
     column: int
 
 
-_NOPOS = field(default=None, compare=False, repr=False)
+# Every ``pos`` below is ``field(default=None, compare=False, repr=False)`` written out: a Field
+# object must not be shared between fields, because dataclasses store their name in it.
 
 
 @dataclass(frozen=True, slots=True)
 class Union:
     children: tuple[Expr, ...]
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Intersection:
     children: tuple[Expr, ...]
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Exclusion:
     base: Expr
     subtract: Expr
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class RelationRef:
     name: str
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +64,17 @@ class Arrow:
     tupleset: str
     target: str
     function: Literal["any", "all"] = "any"
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Nil:
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class SelfRef:
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 Expr: TypeAlias = Union | Intersection | Exclusion | RelationRef | Arrow | Nil | SelfRef
@@ -89,7 +90,7 @@ class AllowedType:
     wildcard: bool = False
     caveat: str | None = None
     expiration: bool = False
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         text = self.type + (":*" if self.wildcard else "")
@@ -106,7 +107,7 @@ class Relation:
     name: str
     allowed: tuple[AllowedType, ...]
     doc: str | None = field(default=None, compare=False)
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,7 @@ class Permission:
     # author says this permission yields. Recorded and printed; not enforced by evaluation.
     annotation: tuple[str, ...] = ()
     doc: str | None = field(default=None, compare=False)
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,7 @@ class Definition:
     name: str
     members: tuple[Relation | Permission, ...]
     doc: str | None = field(default=None, compare=False)
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,7 @@ class CaveatType:
 class CaveatParameter:
     name: str
     type: CaveatType
-    pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +160,8 @@ class Caveat:
     parameters: tuple[CaveatParameter, ...]
     expression: str
     doc: str | None = field(default=None, compare=False)
-    pos: Position | None = _NOPOS
-    expression_pos: Position | None = _NOPOS
+    pos: Position | None = field(default=None, compare=False, repr=False)
+    expression_pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
