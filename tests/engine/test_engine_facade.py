@@ -1,0 +1,227 @@
+"""The in-process facade: validation at the edge, atomic writes, queries and their errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from rebac import (
+    Engine,
+    Operation,
+    Permissionship,
+    Precondition,
+    Relationship,
+    RelationshipFilter,
+    RelationshipUpdate,
+    SubjectFilter,
+)
+from rebac.errors import (
+    AlreadyExists,
+    CannotUpdatePermission,
+    CycleDetected,
+    InvalidRequest,
+    InvalidSubjectType,
+    LimitExceeded,
+    MaximumDepthExceeded,
+    NotFound,
+    PreconditionFailed,
+    UnknownDefinition,
+    UnknownRelation,
+)
+
+SCHEMA = """
+definition user {}
+
+definition group {
+    relation member: user | group#member
+}
+
+definition folder {
+    relation parent: folder
+    relation viewer: user | group#member
+    permission view = viewer + parent->view
+}
+
+definition document {
+    relation parent: folder
+    relation owner: user
+    relation viewer: user | user:* | group#member
+    relation banned: user | group#member
+    permission edit = owner
+    permission view = (viewer + owner + parent->view) - banned
+}
+"""
+
+
+@pytest.fixture
+def engine() -> Engine:
+    e = Engine(SCHEMA)
+    e.touch(
+        "group:eng#member@user:alice",
+        "group:all#member@group:eng#member",
+        "group:all#member@user:bob",
+        "folder:root#viewer@group:all#member",
+        "folder:sub#parent@folder:root",
+        "document:d1#parent@folder:sub",
+        "document:d1#owner@user:carol",
+        "document:d1#banned@user:bob",
+    )
+    return e
+
+
+def test_check_follows_nested_groups_and_folder_arrows(engine: Engine) -> None:
+    assert engine.check("document:d1", "view", "user:alice").allowed
+    assert engine.check("document:d1", "view", "user:carol").allowed
+
+
+def test_exclusion_removes_a_banned_user_reached_through_groups(engine: Engine) -> None:
+    assert engine.check("folder:sub", "view", "user:bob").allowed
+    result = engine.check("document:d1", "view", "user:bob")
+    assert result.permissionship is Permissionship.NO_PERMISSION
+
+
+def test_unknown_ids_are_simply_denied(engine: Engine) -> None:
+    assert not engine.check("document:nope", "view", "user:ghost").allowed
+
+
+def test_check_on_unknown_definition_or_permission_is_an_error(engine: Engine) -> None:
+    with pytest.raises(UnknownDefinition, match="'doc'"):
+        engine.check("doc:d1", "view", "user:alice")
+    with pytest.raises(UnknownRelation, match="'veiw'"):
+        engine.check("document:d1", "veiw", "user:alice")
+
+
+def test_wildcard_is_not_a_valid_check_subject(engine: Engine) -> None:
+    with pytest.raises(InvalidRequest, match="wildcard"):
+        engine.check("document:d1", "view", "user:*")
+
+
+def test_writing_to_a_permission_is_refused(engine: Engine) -> None:
+    with pytest.raises(CannotUpdatePermission):
+        engine.touch("document:d1#view@user:alice")
+
+
+def test_subject_type_must_be_allowed_exactly(engine: Engine) -> None:
+    with pytest.raises(InvalidSubjectType, match="user:\\*"):
+        engine.touch("document:d1#owner@user:*")
+    with pytest.raises(InvalidSubjectType):
+        engine.touch("folder:f#parent@document:d1")
+
+
+def test_failed_write_changes_nothing(engine: Engine) -> None:
+    before = engine.read_relationships(RelationshipFilter(resource_type="document"))
+    with pytest.raises(InvalidSubjectType):
+        engine.write(
+            [
+                RelationshipUpdate(Operation.TOUCH, Relationship.parse("document:d9#owner@user:x")),
+                RelationshipUpdate(Operation.TOUCH, Relationship.parse("document:d9#owner@group:x")),
+            ]
+        )
+    assert engine.read_relationships(RelationshipFilter(resource_type="document")) == before
+
+
+def test_create_of_existing_relationship_fails_and_touch_upserts(engine: Engine) -> None:
+    with pytest.raises(AlreadyExists):
+        engine.create("document:d1#owner@user:carol")
+    engine.touch("document:d1#owner@user:carol")
+    assert len(engine.read_relationships(RelationshipFilter(resource_type="document",
+                                                            relation="owner"))) == 1
+
+
+def test_same_relationship_twice_in_one_write_is_an_error(engine: Engine) -> None:
+    rel = Relationship.parse("document:d2#owner@user:x")
+    with pytest.raises(InvalidRequest, match="more than once"):
+        engine.write([RelationshipUpdate(Operation.TOUCH, rel), RelationshipUpdate(Operation.DELETE, rel)])
+
+
+def test_preconditions_gate_the_whole_write(engine: Engine) -> None:
+    must_not = Precondition(False, RelationshipFilter(resource_type="document", resource_id="d1"))
+    with pytest.raises(PreconditionFailed, match="MUST_NOT_MATCH"):
+        engine.write([RelationshipUpdate(Operation.TOUCH, Relationship.parse("document:d3#owner@user:x"))],
+                     [must_not])
+    assert engine.read_relationships(RelationshipFilter(resource_type="document", resource_id="d3")) == []
+
+
+def test_update_limit_names_the_limit() -> None:
+    e = Engine(SCHEMA, max_updates=2)
+    with pytest.raises(LimitExceeded, match="limit 2"):
+        e.touch(*(f"document:d{i}#owner@user:u" for i in range(3)))
+
+
+def test_delete_by_filter_returns_the_count(engine: Engine) -> None:
+    n = engine.delete_relationships(
+        RelationshipFilter(resource_type="group", subject=SubjectFilter("user"))
+    )
+    assert n == 2
+    assert not engine.check("document:d1", "view", "user:alice").allowed
+
+
+def test_empty_filter_is_refused(engine: Engine) -> None:
+    with pytest.raises(InvalidRequest, match="at least one field"):
+        engine.delete_relationships(RelationshipFilter())
+
+
+def test_no_schema_is_not_found() -> None:
+    with pytest.raises(NotFound):
+        Engine().check("document:d1", "view", "user:a")
+
+
+def test_schema_change_that_orphans_relationships_is_refused(engine: Engine) -> None:
+    with pytest.raises(InvalidRequest, match="still stored"):
+        engine.write_schema("definition user {}")
+    assert engine.check("document:d1", "view", "user:alice").allowed
+
+
+def test_lookup_resources_agrees_with_check(engine: Engine) -> None:
+    engine.touch("document:d2#viewer@user:*", "document:d3#owner@user:alice")
+    found = {r.id for r in engine.lookup_resources("document", "view", "user:alice")}
+    assert found == {"d1", "d2", "d3"}
+    assert {r.id for r in engine.lookup_resources("document", "view", "user:bob")} == {"d2"}
+
+
+def test_lookup_subjects_reports_wildcard_with_exclusions(engine: Engine) -> None:
+    engine.touch("document:d2#viewer@user:*", "document:d2#banned@user:mallory")
+    found = engine.lookup_subjects("document:d2", "view", "user")
+    assert [r.id for r in found] == ["*"]
+    assert [x.id for x in found[0].excluded] == ["mallory"]
+
+
+def test_expand_lists_direct_subjects_and_recurses_on_request(engine: Engine) -> None:
+    tree = engine.expand("folder:root", "viewer")
+    assert tree.kind == "leaf"
+    assert [str(s.subject) for s in tree.subjects] == ["group:all#member"]
+    deep = engine.expand("folder:root", "viewer", recursive=True)
+    names = {str(s.subject) for leaf in deep.leaves() for s in leaf.subjects}
+    assert {"user:alice", "user:bob"} <= names
+
+
+def test_deep_group_chain_raises_depth_error_not_false() -> None:
+    e = Engine(SCHEMA)
+    for start in range(0, 10_000, 1000):
+        e.touch(*(f"group:g{i}#member@group:g{i + 1}#member" for i in range(start, start + 1000)))
+    e.touch("group:g10000#member@user:u")
+    with pytest.raises(MaximumDepthExceeded):
+        e.check("group:g0", "member", "user:u")
+    assert e.check("group:g9990", "member", "user:u").allowed
+
+
+def test_cycle_of_groups_is_answered_both_ways() -> None:
+    """A ring shorter than the depth limit: found, and not found (least fixpoint)."""
+    e = Engine(SCHEMA)
+    e.touch(*(f"group:g{i}#member@group:g{(i + 1) % 30}#member" for i in range(30)))
+    e.touch("group:g20#member@user:u")
+    assert e.check("group:g0", "member", "user:u").allowed
+    assert not e.check("group:g0", "member", "user:other").allowed
+
+
+def test_cycle_through_an_exclusion_is_reported_with_the_cycle() -> None:
+    e = Engine("""
+        definition user {}
+        definition team {
+            relation direct: user | team#member
+            relation blocked: user | team#member
+            permission member = direct - blocked
+        }
+    """)
+    e.touch("team:a#direct@user:u", "team:a#blocked@team:b#member", "team:b#direct@team:a#member")
+    with pytest.raises(CycleDetected, match="team:a#member"):
+        e.check("team:a", "member", "user:u")
