@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks.datasets import DATASETS
 from rebac import Engine, Permissionship
-from rebac.model import Relationship, RelationshipUpdate, Operation
+from rebac.model import Operation, Relationship, RelationshipUpdate
 
 
 def load(engine: Engine, relationships: list[str], batch: int = 1000) -> float:
@@ -30,7 +30,9 @@ def load(engine: Engine, relationships: list[str], batch: int = 1000) -> float:
     return time.perf_counter() - start
 
 
-def workload(engine: Engine, ds: Any, n: int, allowed_share: float, seed: int) -> list[tuple[str, str, bool]]:
+def workload(
+    engine: Engine, ds: Any, n: int, allowed_share: float, seed: int
+) -> list[tuple[str, str, bool]]:
     """``n`` (resource, subject, expected) with about ``allowed_share`` allowed."""
     rng = random.Random(seed)
     allowed: list[tuple[str, str, bool]] = []
@@ -56,7 +58,7 @@ def workload(engine: Engine, ds: Any, n: int, allowed_share: float, seed: int) -
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
-    k = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[k]
 
 
@@ -95,7 +97,9 @@ def run(size: int, checks: int, seed: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--size", type=int, default=200_000)
     p.add_argument("--checks", type=int, default=20_000)
     p.add_argument("--seed", type=int, default=42)

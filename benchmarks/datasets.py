@@ -52,10 +52,8 @@ def docs(size: int = 200_000, seed: int = 42) -> Dataset:
     rels: list[str] = []
     # Groups: level 0..4; a group at level k > 0 is nested in one group of level k - 1.
     levels: list[list[str]] = [[] for _ in range(5)]
-    for g in range(n_groups):
-        level = min(4, int(rng.random() * 5))
-        name = f"g{g}"
-        levels[level].append(name)
+    for g_index in range(n_groups):
+        levels[min(4, int(rng.random() * 5))].append(f"g{g_index}")
     for level in range(1, 5):
         for g in levels[level]:
             if levels[level - 1]:
@@ -68,8 +66,8 @@ def docs(size: int = 200_000, seed: int = 42) -> Dataset:
     # Folders: trees up to 6 deep.
     depth_of: dict[str, int] = {}
     folders: list[str] = []
-    for f in range(n_folders):
-        name = f"f{f}"
+    for f_index in range(n_folders):
+        name = f"f{f_index}"
         candidates = [p for p in folders[-50:] if depth_of[p] < 5]
         if candidates and rng.random() < 0.8:
             parent = rng.choice(candidates)

@@ -158,7 +158,7 @@ class Checker:
         depth = len(self.stack)
         if depth >= self.max_depth:
             raise MaximumDepthExceeded(
-                self.max_depth, tuple(_label(k) for k in self.stack) + (_label(key),)
+                self.max_depth, (*tuple(_label(k) for k in self.stack), _label(key))
             )
         saved_low = self.low
         self.low = _BIG
@@ -224,8 +224,7 @@ class Checker:
         if self.srel is None:
             e = node.edges.get((self.st, "*", None))
             if e is not None and e.expires > now:
-                c = self.caveats.evaluate(e) if e.caveat is not None else True
-                result = v_or(result, c)
+                result = v_or(result, self.caveats.evaluate(e) if e.caveat is not None else True)
                 if result is True:
                     return True
         reach = self.plan.reach

@@ -103,7 +103,9 @@ class Engine:
         clock: Callable[[], float] = time.time,
     ):
         if not 1 <= max_depth <= MAX_MAX_DEPTH:
-            raise InvalidRequest(f"max_depth must be between 1 and {MAX_MAX_DEPTH}, got {max_depth}")
+            raise InvalidRequest(
+                f"max_depth must be between 1 and {MAX_MAX_DEPTH}, got {max_depth}"
+            )
         # Each dispatch costs a handful of Python frames; make sure the interpreter's limit
         # is never what stops a deep but legal evaluation.
         sys.setrecursionlimit(max(sys.getrecursionlimit(), max_depth * 20 + 1000))
@@ -252,7 +254,9 @@ class Engine:
 
     # -- queries ----------------------------------------------------------------------------------
 
-    def _checker(self, plan: Plan, subject: SubjectRef, context: Mapping[str, Any] | None) -> Checker:
+    def _checker(
+        self, plan: Plan, subject: SubjectRef, context: Mapping[str, Any] | None
+    ) -> Checker:
         return Checker(
             plan,
             self._index,
@@ -284,7 +288,9 @@ class Engine:
         results: list[CheckResult | RebacError] = []
         for item in items:
             try:
-                results.append(self.check(item.resource, item.permission, item.subject, item.context))
+                results.append(
+                    self.check(item.resource, item.permission, item.subject, item.context)
+                )
             except RebacError as exc:
                 results.append(exc)
         return results
@@ -316,7 +322,12 @@ class Engine:
         with self._lock:
             checker = self._checker(plan, s, context)
             candidates = candidate_resources(
-                plan, self._index, resource_type, permission, (s.type, s.id, s.relation), checker.now
+                plan,
+                self._index,
+                resource_type,
+                permission,
+                (s.type, s.id, s.relation),
+                checker.now,
             )
             out = []
             for rid in sorted(candidates):
@@ -367,9 +378,7 @@ class Engine:
         if include_wildcards and found.wildcard is not False:
             excluded = tuple(_lookup_result(sid, v) for sid, v in sorted(found.excluded.items()))
             wild = _lookup_result("*", found.wildcard)
-            out.append(
-                LookupResult("*", wild.permissionship, wild.missing_context, excluded)
-            )
+            out.append(LookupResult("*", wild.permissionship, wild.missing_context, excluded))
         return out
 
 

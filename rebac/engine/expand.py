@@ -102,7 +102,10 @@ class Expander:
             kids = tuple(self._expr(c, obj, rel, depth) for c in expr.children)
             return ExpandNode(kind, obj, rel, children=kids)
         if isinstance(expr, ast.Exclusion):
-            kids = (self._expr(expr.base, obj, rel, depth), self._expr(expr.subtract, obj, rel, depth))
+            kids = (
+                self._expr(expr.base, obj, rel, depth),
+                self._expr(expr.subtract, obj, rel, depth),
+            )
             return ExpandNode("exclusion", obj, rel, children=kids)
         if isinstance(expr, ast.Arrow):
             node = self.index.node(obj.type, obj.id, expr.tupleset)
@@ -114,5 +117,7 @@ class Expander:
             kind = "intersection" if expr.function == "all" else "union"
             return ExpandNode(kind, obj, rel, children=tuple(kids_list))
         if isinstance(expr, ast.SelfRef):
-            return ExpandNode("leaf", obj, rel, subjects=(ExpandedSubject(SubjectRef(obj.type, obj.id)),))
+            return ExpandNode(
+                "leaf", obj, rel, subjects=(ExpandedSubject(SubjectRef(obj.type, obj.id)),)
+            )
         return ExpandNode("leaf", obj, rel)  # nil

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from rebac.engine.check import CaveatContext, Checker, compile_expression  # noqa: F401
+from rebac.engine.check import CaveatContext
 from rebac.engine.index import RelationshipIndex
 from rebac.engine.plan import PermissionInfo, Plan
 from rebac.engine.subjectset import SubjectSet
@@ -41,7 +41,7 @@ def candidate_resources(
     start: NodeKey = subject
     seen: set[NodeKey] = {start}
     queue: deque[NodeKey] = deque([start])
-    st, sid, srel = subject
+    st, _sid, srel = subject
     if srel is None:
         wild: NodeKey = (st, WILDCARD, None)
         seen.add(wild)
@@ -73,9 +73,9 @@ def candidate_resources(
             push((t, oid, perm))
         # 3. Arrows: resources whose tupleset relation points at this object.
         for rtype, tupleset, perm in plan.arrow_users.get((t, rel), ()):
-            entries = by_type.get((rtype, tupleset))
-            if entries:
-                for (rid, _srel), e in entries.items():
+            arrow_entries = by_type.get((rtype, tupleset))
+            if arrow_entries:
+                for (rid, _srel), e in arrow_entries.items():
                     if e.expires > now:
                         push((rtype, rid, perm))
     return found
@@ -169,7 +169,7 @@ class SubjectsWalker:
                         out.add_wildcard(c)
                     else:
                         out.add_concrete(sid, c)
-                if nested:
+                if nested and gr is not None:
                     out.union_update(self.subjects(gt, sid, gr).with_condition(c))
         return out
 

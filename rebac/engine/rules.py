@@ -90,9 +90,11 @@ def validate_relationship(
             break
     else:
         traits = [t for t in (rel.caveat_name, "expiration" if expiring else None) if t]
-        shown = ast.AllowedType(
-            s.type, s.relation, wildcard, rel.caveat_name, expiring
-        ).__str__() if traits or wildcard or s.relation else s.type
+        shown = (
+            ast.AllowedType(s.type, s.relation, wildcard, rel.caveat_name, expiring).__str__()
+            if traits or wildcard or s.relation
+            else s.type
+        )
         raise InvalidSubjectType(
             f"subjects of type '{shown}' are not allowed on relation '{rtype}#{rel.relation}'"
         )
@@ -102,9 +104,7 @@ def validate_relationship(
             compiled.convert_context(rel.caveat_context)
 
 
-def validate_check_target(
-    schema: CompiledSchema, resource_type: str, permission: str
-) -> None:
+def validate_check_target(schema: CompiledSchema, resource_type: str, permission: str) -> None:
     _require_definition(schema, resource_type)
     if not is_valid_relation_name(permission) and schema.member(resource_type, permission) is None:
         raise InvalidRequest(f"invalid relation or permission name {permission!r}")

@@ -113,7 +113,9 @@ def test_failed_write_changes_nothing(engine: Engine) -> None:
         engine.write(
             [
                 RelationshipUpdate(Operation.TOUCH, Relationship.parse("document:d9#owner@user:x")),
-                RelationshipUpdate(Operation.TOUCH, Relationship.parse("document:d9#owner@group:x")),
+                RelationshipUpdate(
+                    Operation.TOUCH, Relationship.parse("document:d9#owner@group:x")
+                ),
             ]
         )
     assert engine.read_relationships(RelationshipFilter(resource_type="document")) == before
@@ -123,22 +125,35 @@ def test_create_of_existing_relationship_fails_and_touch_upserts(engine: Engine)
     with pytest.raises(AlreadyExists):
         engine.create("document:d1#owner@user:carol")
     engine.touch("document:d1#owner@user:carol")
-    assert len(engine.read_relationships(RelationshipFilter(resource_type="document",
-                                                            relation="owner"))) == 1
+    assert (
+        len(
+            engine.read_relationships(
+                RelationshipFilter(resource_type="document", relation="owner")
+            )
+        )
+        == 1
+    )
 
 
 def test_same_relationship_twice_in_one_write_is_an_error(engine: Engine) -> None:
     rel = Relationship.parse("document:d2#owner@user:x")
     with pytest.raises(InvalidRequest, match="more than once"):
-        engine.write([RelationshipUpdate(Operation.TOUCH, rel), RelationshipUpdate(Operation.DELETE, rel)])
+        engine.write(
+            [RelationshipUpdate(Operation.TOUCH, rel), RelationshipUpdate(Operation.DELETE, rel)]
+        )
 
 
 def test_preconditions_gate_the_whole_write(engine: Engine) -> None:
     must_not = Precondition(False, RelationshipFilter(resource_type="document", resource_id="d1"))
     with pytest.raises(PreconditionFailed, match="MUST_NOT_MATCH"):
-        engine.write([RelationshipUpdate(Operation.TOUCH, Relationship.parse("document:d3#owner@user:x"))],
-                     [must_not])
-    assert engine.read_relationships(RelationshipFilter(resource_type="document", resource_id="d3")) == []
+        engine.write(
+            [RelationshipUpdate(Operation.TOUCH, Relationship.parse("document:d3#owner@user:x"))],
+            [must_not],
+        )
+    assert (
+        engine.read_relationships(RelationshipFilter(resource_type="document", resource_id="d3"))
+        == []
+    )
 
 
 def test_update_limit_names_the_limit() -> None:

@@ -9,8 +9,11 @@ C1 = Conditional(frozenset({"c1"}))
 C2 = Conditional(frozenset({"c2"}))
 
 
-def make(concrete: dict[str, Value] | None = None, wildcard: Value = False,
-         excluded: dict[str, Value] | None = None) -> SubjectSet:
+def make(
+    concrete: dict[str, Value] | None = None,
+    wildcard: Value = False,
+    excluded: dict[str, Value] | None = None,
+) -> SubjectSet:
     s = SubjectSet()
     for sid, c in (concrete or {}).items():
         s.add_concrete(sid, c)
