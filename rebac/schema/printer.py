@@ -5,10 +5,12 @@ blank line between top-level items, tab indentation, doc comments kept. A file t
 imports or partials (:class:`~rebac.schema.parser.ParsedSchema`) is printed in its source order
 instead, so that imports stay where they were.
 
-Expressions get the fewest parentheses that keep the tree, under SpiceDB's precedence (``-``
-binds loosest, then ``&``, then ``+``; ``-`` is left-associative). A child with the same n-ary
-operator as its parent keeps its parentheses: the parser only produces such nesting from
-explicit parentheses, and dropping them would flatten the tree.
+Expressions get the fewest parentheses that keep the tree under SpiceDB's precedence (``-``
+binds loosest, then ``&``, then ``+``; ``-`` is left-associative) *and* read the same under the
+usual one (``&`` tighter than ``+`` and ``-``): SpiceDB's ``a & b + c`` means ``a & (b + c)``, so
+the printer writes the parentheses even though SpiceDB would not need them. A child with the
+same n-ary operator as its parent keeps its parentheses: the parser only produces such nesting
+from explicit parentheses, and dropping them would flatten the tree.
 """
 
 from __future__ import annotations
@@ -17,9 +19,6 @@ from rebac.schema import ast
 from rebac.schema.parser import Import, Member, ParsedSchema, Partial, PartialRef, format_arrow
 
 _INDENT = "\t"
-
-# Binding strength: higher binds tighter.
-_EXCLUSION, _INTERSECTION, _UNION, _ATOM = 1, 2, 3, 4
 
 
 def print_schema(schema: ast.Schema) -> str:
@@ -47,15 +46,20 @@ def print_schema(schema: ast.Schema) -> str:
 
 
 def print_expression(expr: ast.Expr) -> str:
-    """An expression's text with minimal parentheses (see the module docstring)."""
+    """An expression's text with the parentheses it needs (see the module docstring)."""
     if isinstance(expr, ast.Union):
-        return " + ".join(_child(child, _UNION) for child in expr.children)
+        return " + ".join(_operand(child) for child in expr.children)
     if isinstance(expr, ast.Intersection):
-        return " & ".join(_child(child, _INTERSECTION) for child in expr.children)
+        return " & ".join(_operand(child) for child in expr.children)
     if isinstance(expr, ast.Exclusion):
-        # Left-associative: a left Exclusion needs no parentheses, a right one does.
-        base = _child(expr.base, _EXCLUSION - 1)
-        return f"{base} - {_child(expr.subtract, _EXCLUSION)}"
+        # '-' binds loosest and is left-associative, so the base never needs parentheses; the
+        # subtracted side does when it is another exclusion, or a union (SpiceDB reads
+        # 'a - b + c' as 'a - (b + c)', which nobody else would).
+        subtract = expr.subtract
+        text = print_expression(subtract)
+        if isinstance(subtract, ast.Exclusion | ast.Union):
+            text = f"({text})"
+        return f"{print_expression(expr.base)} - {text}"
     if isinstance(expr, ast.RelationRef):
         return expr.name
     if isinstance(expr, ast.Arrow):
@@ -65,20 +69,17 @@ def print_expression(expr: ast.Expr) -> str:
     return "self"
 
 
-def _strength(expr: ast.Expr) -> int:
-    if isinstance(expr, ast.Exclusion):
-        return _EXCLUSION
-    if isinstance(expr, ast.Intersection):
-        return _INTERSECTION
-    if isinstance(expr, ast.Union):
-        return _UNION
-    return _ATOM
+def _operand(expr: ast.Expr) -> str:
+    """A child of '+' or '&': anything but a single term is parenthesized.
 
-
-def _child(expr: ast.Expr, parent: int) -> str:
-    """Print ``expr`` under an operator of strength ``parent``; parenthesize unless tighter."""
+    Exclusions and '&' under '+' need it; a nested group of the same operator came from explicit
+    parentheses; and a union under '&' is wrapped although SpiceDB would not need it
+    ('a & b + c' means 'a & (b + c)' there, the opposite of the usual reading).
+    """
     text = print_expression(expr)
-    return text if _strength(expr) > parent else f"({text})"
+    if isinstance(expr, ast.Union | ast.Intersection | ast.Exclusion):
+        return f"({text})"
+    return text
 
 
 def _doc(doc: str | None, indent: str) -> list[str]:
