@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rebac.engine.index import EMPTY_NODE, Edge, RelationshipIndex
-from rebac.engine.plan import PermissionInfo, Plan
+from rebac.engine.plan import Plan, RelationInfo
 from rebac.engine.values import Conditional, Cyclic, Value, caveat_value, v_and, v_not, v_or
 from rebac.errors import CycleDetected, MaximumDepthExceeded
 from rebac.schema import ast
@@ -80,6 +80,7 @@ class Checker:
         "index",
         "low",
         "max_depth",
+        "memberships",
         "memo",
         "now",
         "onstack",
@@ -121,6 +122,7 @@ class Checker:
         self.cut: set[int] = set()
         self.prov: dict[tuple[str, str, str], tuple[Value, int]] = {}
         self.pending: dict[int, list[tuple[str, str, str]]] = {}
+        self.memberships: dict[tuple[str, str], set[str]] | None = None
 
     # -- entry point ----------------------------------------------------------------------------
 
@@ -147,32 +149,37 @@ class Checker:
                 self.low = idx
             self.cut.add(idx)
             return False
-        p = self.prov.get(key)
-        if p is not None:
-            if p[1] < self.low:
-                self.low = p[1]
-            return p[0]
-        member = self.plan.members.get((rtype, rel))
-        if member is None:
+        if self.prov:
+            p = self.prov.get(key)
+            if p is not None:
+                if p[1] < self.low:
+                    self.low = p[1]
+                return p[0]
+        evaluate = self.plan.evaluators.get((rtype, rel))
+        if evaluate is None:
             return False
-        depth = len(self.stack)
+        stack = self.stack
+        depth = len(stack)
         if depth >= self.max_depth:
             raise MaximumDepthExceeded(
-                self.max_depth, (*tuple(_label(k) for k in self.stack), _label(key))
+                self.max_depth, (*tuple(_label(k) for k in stack), _label(key))
             )
         saved_low = self.low
         self.low = _BIG
         self.onstack[key] = depth
-        self.stack.append(key)
+        stack.append(key)
         try:
-            if isinstance(member, PermissionInfo):
-                v = member.evaluate(self, rtype, rid)
-            else:
-                v = self.direct(rtype, rid, rel)
+            v = evaluate(self, rtype, rid)
         finally:
-            self.stack.pop()
+            stack.pop()
             del self.onstack[key]
-        self._settle(key, v, depth, saved_low)
+        if self.low >= depth and not self.cut and not self.pending:
+            # The common case: nothing below us leaned on an unfinished subproblem.
+            if not isinstance(v, Cyclic):
+                self.memo[key] = v
+            self.low = saved_low
+        else:
+            self._settle(key, v, depth, saved_low)
         return v
 
     def _settle(self, key: tuple[str, str, str], v: Value, depth: int, saved_low: int) -> None:
@@ -227,10 +234,16 @@ class Checker:
                 result = v_or(result, self.caveats.evaluate(e) if e.caveat is not None else True)
                 if result is True:
                     return True
-        reach = self.plan.reach
+        plan = self.plan
+        reach = plan.reach
         want = self.reach_key
         for (gt, gr), group in node.groups.items():
             if gr is None or want not in reach.get((gt, gr), ()):
+                continue
+            if (gt, gr) in plan.pure_sets:
+                result = v_or(result, self._via_memberships(gt, gr, group))
+                if result is True:
+                    return True
                 continue
             for sid, e in group.items():
                 if e.expires <= now:
@@ -248,6 +261,61 @@ class Checker:
                     return True
         return result
 
+    def _via_memberships(self, gt: str, gr: str, group: dict[str, Edge]) -> Value:
+        """Membership through ``gt:*#gr`` subject sets, answered from the subject's memberships."""
+        if self.memberships is None:
+            self.memberships = self._compute_memberships()
+        ids = self.memberships.get((gt, gr))
+        if not ids:
+            return False
+        now = self.now
+        result: Value = False
+        if len(ids) < len(group):
+            pairs = ((sid, group.get(sid)) for sid in ids)
+        else:
+            pairs = ((sid, e) for sid, e in group.items() if sid in ids)
+        for _sid, e in pairs:
+            if e is None or e.expires <= now:
+                continue
+            if e.caveat is None:
+                return True
+            result = v_or(result, self.caveats.evaluate(e))
+            if result is True:
+                return True
+        return result
+
+    def _compute_memberships(self) -> dict[tuple[str, str], set[str]]:
+        """Every pure subject set that contains the subject: one reverse walk per request."""
+        pure = self.plan.pure_sets
+        index = self.index
+        now = self.now
+        found: dict[tuple[str, str], set[str]] = {}
+        start: list[tuple[str, str, str | None]] = [(self.st, self.sid, self.srel)]
+        if self.srel is None:
+            start.append((self.st, "*", None))
+        elif (self.st, self.srel) in pure:
+            found[(self.st, self.srel)] = {self.sid}
+        queue = start
+        while queue:
+            t, oid, rel = queue.pop()
+            by_type = index.resources_of_subject(t, oid)
+            if not by_type:
+                continue
+            for rtype, relation in pure:
+                entries = by_type.get((rtype, relation))
+                if not entries:
+                    continue
+                ids = found.get((rtype, relation))
+                for (rid, esrel), e in entries.items():
+                    if esrel != rel or e.expires <= now:
+                        continue
+                    if ids is None:
+                        ids = found[(rtype, relation)] = set()
+                    if rid not in ids:
+                        ids.add(rid)
+                        queue.append((rtype, rid, relation))
+        return found
+
 
 # -- permission expressions compiled to closures ----------------------------------------------
 
@@ -256,6 +324,19 @@ def compile_expression(expr: ast.Expr, type_name: str, plan: Plan) -> Evaluate:
     """Compile a permission expression of definition ``type_name`` into ``f(checker, type, id)``."""
     if isinstance(expr, ast.RelationRef):
         name = expr.name
+        target = plan.members.get((type_name, name))
+        if isinstance(target, RelationInfo) and all(
+            a.relation is None or (a.type, a.relation) in plan.pure_sets for a in target.allowed
+        ):
+            # A relation whose subjects are plain objects or pure subject sets (answered from
+            # the subject's memberships) cannot recurse: look it up in place instead of paying
+            # for a dispatch (memo, stack, cycle bookkeeping).
+            def leaf(ch: Checker, rtype: str, rid: str) -> Value:
+                if ch.srel == name and ch.sid == rid and ch.st == rtype:
+                    return True
+                return ch.direct(rtype, rid, name)
+
+            return leaf
 
         def ref(ch: Checker, rtype: str, rid: str) -> Value:
             return ch.dispatch(rtype, rid, name)
@@ -394,3 +475,12 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
         return result if seen else False
 
     return arrow_all
+
+
+def relation_evaluator(name: str) -> Evaluate:
+    """What dispatch calls for a stored relation."""
+
+    def relation(ch: Checker, rtype: str, rid: str) -> Value:
+        return ch.direct(rtype, rid, name)
+
+    return relation

@@ -22,6 +22,7 @@ from rebac.engine.lookup import SubjectsWalker, candidate_resources, missing_of
 from rebac.engine.plan import Plan
 from rebac.engine.rules import (
     validate_check_target,
+    validate_resource_ids,
     validate_relationship,
     validate_subject,
 )
@@ -62,6 +63,10 @@ def _compile_caveats(schema: CompiledSchema) -> dict[str, CompiledCaveat]:
     return {name: compile_caveat(c) for name, c in schema.caveats.items()}
 
 
+_HAS = CheckResult(Permissionship.HAS_PERMISSION)
+_NO = CheckResult(Permissionship.NO_PERMISSION)
+
+
 def _permissionship(value: Value) -> CheckResult:
     if value is True:
         return CheckResult(Permissionship.HAS_PERMISSION)
@@ -71,12 +76,35 @@ def _permissionship(value: Value) -> CheckResult:
     return CheckResult(Permissionship.CONDITIONAL_PERMISSION, tuple(sorted(value.missing)))
 
 
+# Parsed references by their text. Services ask about the same objects over and over; a dict
+# lookup is much cheaper than a regular expression. Bounded by clearing (no LRU bookkeeping).
+_REF_CACHE_LIMIT = 65_536
+_object_cache: dict[str, ObjectRef] = {}
+_subject_cache: dict[str, SubjectRef] = {}
+
+
 def _obj(value: ObjectRef | str) -> ObjectRef:
-    return value if isinstance(value, ObjectRef) else ObjectRef.parse(value)
+    if isinstance(value, ObjectRef):
+        return value
+    ref = _object_cache.get(value)
+    if ref is None:
+        ref = ObjectRef.parse(value)
+        if len(_object_cache) >= _REF_CACHE_LIMIT:
+            _object_cache.clear()
+        _object_cache[value] = ref
+    return ref
 
 
 def _subj(value: SubjectRef | str) -> SubjectRef:
-    return value if isinstance(value, SubjectRef) else SubjectRef.parse(value)
+    if isinstance(value, SubjectRef):
+        return value
+    ref = _subject_cache.get(value)
+    if ref is None:
+        ref = SubjectRef.parse(value)
+        if len(_subject_cache) >= _REF_CACHE_LIMIT:
+            _subject_cache.clear()
+        _subject_cache[value] = ref
+    return ref
 
 
 class Engine:
@@ -276,12 +304,41 @@ class Engine:
         context: Mapping[str, Any] | None = None,
     ) -> CheckResult:
         """Does ``subject`` have ``permission`` on ``resource``?"""
-        plan = self._require_plan()
+        plan = self._plan
+        if plan is None:
+            raise NotFound("no schema has been written")
         r, s = _obj(resource), _subj(subject)
-        validate_check_target(plan.schema, r.type, permission)
-        validate_subject(plan.schema, s)
+        self._validate_query(plan, r, permission, s, resource, subject)
         with self._lock:
-            return _permissionship(self._checker(plan, s, context).check(r.type, r.id, permission))
+            value = self._checker(plan, s, context).check(r.type, r.id, permission)
+        if value is True:
+            return _HAS
+        if value is False:
+            return _NO
+        return _permissionship(value)
+
+    @staticmethod
+    def _validate_query(
+        plan: Plan,
+        r: ObjectRef,
+        permission: str,
+        s: SubjectRef,
+        raw_resource: object,
+        raw_subject: object,
+    ) -> None:
+        """Validate a check's inputs, cheaply in the common case (all names known)."""
+        evaluators = plan.evaluators
+        if (r.type, permission) not in evaluators:
+            validate_check_target(plan.schema, r.type, permission)
+        if (
+            s.id == "*"
+            or s.type not in plan.schema.definitions
+            or (s.relation is not None and (s.type, s.relation) not in evaluators)
+            or not isinstance(raw_subject, str)
+        ):
+            validate_subject(plan.schema, s)
+        if not isinstance(raw_resource, str):
+            validate_resource_ids(r)
 
     def check_bulk(self, items: Sequence[CheckItem]) -> list[CheckResult | RebacError]:
         """Each item answered on its own (its own context); errors are per item, in order."""

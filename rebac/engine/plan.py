@@ -68,6 +68,7 @@ class Plan:
         for (t, name), perm in schema.permissions.items():
             self.members[(t, name)] = PermissionInfo(t, name, perm.expr)
         self.reach = self._compute_reach()
+        self.pure_sets = self._compute_pure_sets()
         self.computed_users: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.arrow_users: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
         self.self_users: dict[str, list[str]] = defaultdict(list)
@@ -75,9 +76,16 @@ class Plan:
         # Imported late: check.py imports this module for its types.
         from rebac.engine.check import compile_expression
 
-        for m in self.members.values():
+        from rebac.engine.check import relation_evaluator
+
+        # (type, name) -> f(checker, type, id): what dispatch calls for each subproblem.
+        self.evaluators: dict[tuple[str, str], Callable[..., Any]] = {}
+        for key, m in self.members.items():
             if isinstance(m, PermissionInfo):
                 m.evaluate = compile_expression(m.expr, m.type, self)
+                self.evaluators[key] = m.evaluate
+            else:
+                self.evaluators[key] = relation_evaluator(m.name)
 
     def member(self, type_name: str, name: str) -> Member | None:
         return self.members.get((type_name, name))
@@ -113,6 +121,40 @@ class Plan:
                 if len(acc) != before:
                     changed = True
         return {k: frozenset(v) for k, v in reach.items()}
+
+    def _compute_pure_sets(self) -> frozenset[tuple[str, str]]:
+        """Relations used as subject sets whose membership is plain reachability.
+
+        A relation is *pure* when none of its allowed types carries a caveat and every subject
+        set it allows is itself a pure relation (not a permission). Membership in a pure
+        relation is exactly "there is a path of unexpired relationships from the subject", so
+        the checker can answer it from one reverse walk per request instead of a dispatch per
+        nested group (Zanzibar's Leopard idea, computed on demand).
+        """
+        pure = {
+            key
+            for key, m in self.members.items()
+            if isinstance(m, RelationInfo) and all(a.caveat is None for a in m.allowed)
+        }
+        changed = True
+        while changed:
+            changed = False
+            for key in list(pure):
+                m = self.members[key]
+                assert isinstance(m, RelationInfo)
+                if any(
+                    a.relation is not None and (a.type, a.relation) not in pure for a in m.allowed
+                ):
+                    pure.discard(key)
+                    changed = True
+        used_as_sets = {
+            (a.type, a.relation)
+            for m in self.members.values()
+            if isinstance(m, RelationInfo)
+            for a in m.allowed
+            if a.relation is not None
+        }
+        return frozenset(pure & used_as_sets)
 
     def _compute_reverse(self) -> None:
         for m in self.members.values():

@@ -114,6 +114,10 @@ def validate_check_target(schema: CompiledSchema, resource_type: str, permission
         )
 
 
+def validate_resource_ids(resource: ObjectRef) -> None:
+    _check_ids(resource, what="resource", allow_wildcard=False)
+
+
 def validate_subject(schema: CompiledSchema, subject: SubjectRef) -> None:
     if subject.id == WILDCARD:
         raise InvalidRequest("a wildcard ('*') cannot be the subject of a check or lookup")

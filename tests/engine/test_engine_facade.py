@@ -209,14 +209,27 @@ def test_expand_lists_direct_subjects_and_recurses_on_request(engine: Engine) ->
     assert {"user:alice", "user:bob"} <= names
 
 
-def test_deep_group_chain_raises_depth_error_not_false() -> None:
+def test_deep_group_chain_is_answered_from_the_membership_walk() -> None:
+    """Nested groups are plain reachability: 10,000 levels cost one reverse walk, no depth."""
     e = Engine(SCHEMA)
     for start in range(0, 10_000, 1000):
         e.touch(*(f"group:g{i}#member@group:g{i + 1}#member" for i in range(start, start + 1000)))
     e.touch("group:g10000#member@user:u")
+    assert e.check("group:g0", "member", "user:u").allowed
+    assert not e.check("group:g0", "member", "user:other").allowed
+
+
+def test_deep_permission_recursion_raises_depth_error_not_false() -> None:
+    e = Engine(SCHEMA)
+    e.touch(*(f"folder:f{i}#parent@folder:f{i + 1}" for i in range(100)))
+    e.touch("folder:f100#viewer@user:u", "document:d#parent@folder:f0", "document:d#viewer@user:*")
+    with pytest.raises(MaximumDepthExceeded, match="maximum depth 50"):
+        e.check("folder:f0", "view", "user:u")
+    # Inside an exclusion a depth error must not turn into "not banned".
+    e.write_schema(SCHEMA.replace("- banned", "- parent->view"))
     with pytest.raises(MaximumDepthExceeded):
-        e.check("group:g0", "member", "user:u")
-    assert e.check("group:g9990", "member", "user:u").allowed
+        e.check("document:d", "view", "user:u")
+    assert e.check("folder:f99", "view", "user:u").allowed
 
 
 def test_cycle_of_groups_is_answered_both_ways() -> None:
