@@ -22,8 +22,8 @@ from rebac.engine.lookup import SubjectsWalker, candidate_resources, missing_of
 from rebac.engine.plan import Plan
 from rebac.engine.rules import (
     validate_check_target,
-    validate_resource_ids,
     validate_relationship,
+    validate_resource_ids,
     validate_subject,
 )
 from rebac.engine.values import Conditional, Value

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rebac.engine.values import Value
 from rebac.schema import ast
 
 if TYPE_CHECKING:
@@ -74,12 +75,10 @@ class Plan:
         self.self_users: dict[str, list[str]] = defaultdict(list)
         self._compute_reverse()
         # Imported late: check.py imports this module for its types.
-        from rebac.engine.check import compile_expression
-
-        from rebac.engine.check import relation_evaluator
+        from rebac.engine.check import compile_expression, relation_evaluator
 
         # (type, name) -> f(checker, type, id): what dispatch calls for each subproblem.
-        self.evaluators: dict[tuple[str, str], Callable[..., Any]] = {}
+        self.evaluators: dict[tuple[str, str], Callable[..., Value]] = {}
         for key, m in self.members.items():
             if isinstance(m, PermissionInfo):
                 m.evaluate = compile_expression(m.expr, m.type, self)
