@@ -10,15 +10,22 @@ Hierarchy::
     ├── SchemaError              schema text does not parse or type-check (line, column)
     ├── InvalidRequest           malformed input: bad identifier, bad relationship text, ...
     │   ├── InvalidCaveatContext context value has the wrong type / is too large
-    │   └── LimitExceeded        too many updates, preconditions, items, ...
+    │   ├── LimitExceeded        too many updates, preconditions, items, ...
+    │   │   ├── TooManyUpdates / TooManyPreconditions
+    │   │   └── TooManyRelationshipsForDelete   delete limit hit without allow_partial
+    │   ├── UpdatesOnSameRelationship   one write touches a relationship twice
+    │   └── InvalidCursor        malformed, tampered cursor, or reused with another query
     ├── NotFound                 no schema, unknown store
+    │   └── StoreNotFound        unknown or deleted store (the two are indistinguishable)
     ├── UnknownDefinition        a definition the schema does not have
     ├── UnknownRelation          a relation/permission the definition does not have
     ├── UnknownCaveat
     ├── InvalidSubjectType       a relationship whose subject the relation does not allow
     ├── AlreadyExists            CREATE of an existing relationship
+    │   └── StoreAlreadyExists   create_store of a store id in use
     ├── PreconditionFailed       a write precondition did not hold
     ├── RevisionError            malformed, foreign or expired consistency token / cursor
+    │   └── RevisionExpired      a revision older than the GC window (OutOfRange)
     ├── MaximumDepthExceeded     evaluation went deeper than the configured limit
     ├── CycleDetected            the answer depends on a cycle in the data
     └── ValidationFileError      a validation file cannot be loaded
@@ -137,3 +144,46 @@ class CycleDetected(RebacError):
 
 class ValidationFileError(RebacError):
     reason = "ERROR_REASON_INVALID_VALIDATION_FILE"
+
+
+# -- store errors (rebac.store) -------------------------------------------------------------------
+
+
+class TooManyUpdates(LimitExceeded):
+    reason = "ERROR_REASON_TOO_MANY_UPDATES_IN_REQUEST"
+
+
+class TooManyPreconditions(LimitExceeded):
+    reason = "ERROR_REASON_TOO_MANY_PRECONDITIONS_IN_REQUEST"
+
+
+class TooManyRelationshipsForDelete(LimitExceeded):
+    """A delete with a limit matched more rows and partial deletion was not allowed."""
+
+    reason = "ERROR_REASON_TOO_MANY_RELATIONSHIPS_FOR_TRANSACTIONAL_DELETE"
+
+
+class UpdatesOnSameRelationship(InvalidRequest):
+    reason = "ERROR_REASON_UPDATES_ON_SAME_RELATIONSHIP"
+
+
+class InvalidCursor(InvalidRequest):
+    """A cursor that does not decode, was altered, or belongs to another query or store."""
+
+    reason = "ERROR_REASON_INVALID_CURSOR"
+
+
+class StoreNotFound(NotFound):
+    """Unknown store. Same message for "never existed" and "deleted": tenants cannot probe."""
+
+    reason = "ERROR_REASON_STORE_NOT_FOUND"
+
+
+class StoreAlreadyExists(AlreadyExists):
+    reason = "ERROR_REASON_STORE_ALREADY_EXISTS"
+
+
+class RevisionExpired(RevisionError):
+    """A revision (or token, or cursor) older than the store's garbage-collection window."""
+
+    reason = "ERROR_REASON_REVISION_EXPIRED"
