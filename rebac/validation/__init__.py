@@ -20,7 +20,10 @@ Every loading problem is a :class:`~rebac.errors.ValidationFileError` whose mess
 from rebac.validation.expected import (
     ExpectedRelation,
     ExpectedSubject,
+    FoundSubject,
+    FoundSubjects,
     expected_from_tree,
+    found_subjects,
     parse_expected_relation,
 )
 from rebac.validation.loader import (
@@ -52,12 +55,15 @@ __all__ = [
     "ExpectedRelation",
     "ExpectedRelations",
     "ExpectedSubject",
+    "FoundSubject",
+    "FoundSubjects",
     "RelationshipLine",
     "ValidationFile",
     "ValidationReport",
     "check_assertions",
     "check_expected_relations",
     "expected_from_tree",
+    "found_subjects",
     "load_validation_file",
     "parse_assertion",
     "parse_expected_relation",

@@ -116,20 +116,23 @@ def parse_expected_relation(text: str, line: int | None = None) -> ExpectedRelat
 
 
 @dataclass(slots=True)
-class _Found:
+class FoundSubject:
+    """A subject reached by an expansion: caveated marker, parent relations (``type:id#rel``)
+    and, for a wildcard, the subjects it leaves out (each with its own caveated marker)."""
+
     caveated: bool
     resources: set[str]
     excluded: dict[SubjectRef, bool] = field(default_factory=dict)  # wildcards only
 
 
-_FoundSet = dict[SubjectRef, _Found]
+FoundSubjects = dict[SubjectRef, FoundSubject]
 
 
 def _wild(subject: SubjectRef) -> SubjectRef:
     return SubjectRef(subject.type, "*")
 
 
-def _covers(wildcard: _Found, subject: SubjectRef) -> tuple[bool, bool]:
+def _covers(wildcard: FoundSubject, subject: SubjectRef) -> tuple[bool, bool]:
     """(covered, caveated) of ``subject`` under ``wildcard``."""
     if subject in wildcard.excluded:
         exclusion_caveated = wildcard.excluded[subject]
@@ -137,12 +140,12 @@ def _covers(wildcard: _Found, subject: SubjectRef) -> tuple[bool, bool]:
     return True, wildcard.caveated
 
 
-def _union(a: _FoundSet, b: _FoundSet) -> _FoundSet:
-    out = {k: _Found(v.caveated, set(v.resources), dict(v.excluded)) for k, v in a.items()}
+def _union(a: FoundSubjects, b: FoundSubjects) -> FoundSubjects:
+    out = {k: FoundSubject(v.caveated, set(v.resources), dict(v.excluded)) for k, v in a.items()}
     for k, v in b.items():
         mine = out.get(k)
         if mine is None:
-            out[k] = _Found(v.caveated, set(v.resources), dict(v.excluded))
+            out[k] = FoundSubject(v.caveated, set(v.resources), dict(v.excluded))
             continue
         mine.caveated = mine.caveated and v.caveated
         mine.resources |= v.resources
@@ -163,8 +166,8 @@ def _union(a: _FoundSet, b: _FoundSet) -> _FoundSet:
     return out
 
 
-def _intersection(a: _FoundSet, b: _FoundSet) -> _FoundSet:
-    out: _FoundSet = {}
+def _intersection(a: FoundSubjects, b: FoundSubjects) -> FoundSubjects:
+    out: FoundSubjects = {}
     for x, y in ((a, b), (b, a)):
         for k, v in x.items():
             if k.is_wildcard:
@@ -186,7 +189,7 @@ def _intersection(a: _FoundSet, b: _FoundSet) -> _FoundSet:
                 continue
             prev = out.get(k)
             if prev is None:
-                out[k] = _Found(caveated, resources)
+                out[k] = FoundSubject(caveated, resources)
             else:
                 prev.caveated = prev.caveated and caveated
                 prev.resources |= resources
@@ -196,12 +199,12 @@ def _intersection(a: _FoundSet, b: _FoundSet) -> _FoundSet:
             excluded = dict(v.excluded)
             for s, c in w.excluded.items():
                 excluded[s] = excluded[s] and c if s in excluded else c
-            out[k] = _Found(v.caveated or w.caveated, v.resources | w.resources, excluded)
+            out[k] = FoundSubject(v.caveated or w.caveated, v.resources | w.resources, excluded)
     return out
 
 
-def _difference(a: _FoundSet, b: _FoundSet) -> _FoundSet:
-    out: _FoundSet = {}
+def _difference(a: FoundSubjects, b: FoundSubjects) -> FoundSubjects:
+    out: FoundSubjects = {}
     for k, v in a.items():
         if k.is_wildcard:
             continue
@@ -218,7 +221,7 @@ def _difference(a: _FoundSet, b: _FoundSet) -> _FoundSet:
                 if not cav:
                     continue
                 caveated = True
-        out[k] = _Found(caveated, set(v.resources))
+        out[k] = FoundSubject(caveated, set(v.resources))
     for k, v in a.items():
         if not k.is_wildcard:
             continue
@@ -232,23 +235,23 @@ def _difference(a: _FoundSet, b: _FoundSet) -> _FoundSet:
             for s, c in sub.excluded.items():
                 if s in v.excluded and not v.excluded[s]:
                     continue
-                out[s] = _Found(v.caveated or c or s in v.excluded, set(v.resources))
+                out[s] = FoundSubject(v.caveated or c or s in v.excluded, set(v.resources))
             if not sub.caveated:
                 continue
-        out[k] = _Found(v.caveated or sub is not None, set(v.resources), excluded)
+        out[k] = FoundSubject(v.caveated or sub is not None, set(v.resources), excluded)
     return out
 
 
-def found_subjects(node: ExpandNode, caveated: bool = False) -> _FoundSet:
+def found_subjects(node: ExpandNode, caveated: bool = False) -> FoundSubjects:
     """Fold a recursive expansion into subjects with their parent relations (zed semantics)."""
     if node.kind == "leaf":
         parent = f"{node.resource}#{node.relation}"
-        out: _FoundSet = {}
+        out: FoundSubjects = {}
         for s in node.subjects:
             cav = caveated or s.caveat is not None
             prev = out.get(s.subject)
             if prev is None:
-                out[s.subject] = _Found(cav, {parent})
+                out[s.subject] = FoundSubject(cav, {parent})
             else:
                 prev.caveated = prev.caveated and cav
         return out
