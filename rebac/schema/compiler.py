@@ -339,7 +339,21 @@ class _Checker:
         for caveat in self.schema.caveats:
             self.check_caveat(caveat)
         for definition in self.schema.definitions:
-            self.check_definition(definition)
+            self.check_names(definition)
+        # All relations before any permission: arrow checks walk other definitions' relations
+        # and rely on their subject types being known to exist.
+        for definition in self.schema.definitions:
+            for member in definition.members:
+                if isinstance(member, ast.Relation):
+                    self.check_relation(definition, member, self.node(definition, member))
+        for definition in self.schema.definitions:
+            for member in definition.members:
+                if isinstance(member, ast.Permission):
+                    self.check_permission(definition, member, self.node(definition, member))
+
+    def node(self, definition: ast.Definition, member: Member) -> object:
+        """The node whose origin names the file a member came from (partials may differ)."""
+        return member if id(member) in self.origins else definition
 
     # caveats
 
@@ -399,7 +413,7 @@ class _Checker:
 
     # definitions
 
-    def check_definition(self, definition: ast.Definition) -> None:
+    def check_names(self, definition: ast.Definition) -> None:
         if not is_valid_type_name(definition.name):
             raise self.error(
                 f"invalid definition name '{definition.name}': expected lowercase letters, "
@@ -410,7 +424,7 @@ class _Checker:
         seen: set[str] = set()
         for member in definition.members:
             kind = "relation" if isinstance(member, ast.Relation) else "permission"
-            node = member if id(member) in self.origins else definition
+            node = self.node(definition, member)
             if not is_valid_relation_name(member.name):
                 raise self.error(
                     f"invalid {kind} name '{member.name}' on definition '{definition.name}': "
@@ -426,12 +440,6 @@ class _Checker:
                     node,
                 )
             seen.add(member.name)
-        for member in definition.members:
-            node = member if id(member) in self.origins else definition
-            if isinstance(member, ast.Relation):
-                self.check_relation(definition, member, node)
-            else:
-                self.check_permission(definition, member, node)
 
     def check_relation(
         self, definition: ast.Definition, relation: ast.Relation, node: object
@@ -538,7 +546,7 @@ class _Checker:
                 arrow.pos,
                 node,
             )
-        wildcard = self.wildcard_reached(definition.name, left, set())
+        wildcard = self.wildcard_reached(definition.name, left)
         if wildcard is not None:
             via, allowed = wildcard
             raise self.error(
@@ -559,24 +567,28 @@ class _Checker:
             )
 
     def wildcard_reached(
-        self, type_name: str, relation: ast.Relation, seen: set[tuple[str, str]]
+        self, type_name: str, relation: ast.Relation
     ) -> tuple[str, ast.AllowedType] | None:
         """A wildcard subject type reachable from ``relation`` through subject relations.
 
         SpiceDB forbids these on the left of arrows: the arrow would have to walk every object
-        of the type.
+        of the type. Returns ``(relation that allows it, the wildcard type)``. Iterative, so a
+        long chain of subject relations cannot exhaust the stack.
         """
-        seen.add((type_name, relation.name))
-        for allowed in relation.allowed:
-            if allowed.wildcard:
-                return f"{type_name}#{relation.name}", allowed
-            if allowed.relation is None or (allowed.type, allowed.relation) in seen:
-                continue
-            target = self.members[allowed.type].get(allowed.relation)
-            if isinstance(target, ast.Relation):
-                found = self.wildcard_reached(allowed.type, target, seen)
-                if found is not None:
-                    return found
+        todo = [(type_name, relation)]
+        seen = {(type_name, relation.name)}
+        while todo:
+            current_type, current = todo.pop()
+            for allowed in current.allowed:
+                if allowed.wildcard:
+                    return f"{current_type}#{current.name}", allowed
+                key = (allowed.type, allowed.relation)
+                if allowed.relation is None or key in seen:
+                    continue
+                seen.add((allowed.type, allowed.relation))
+                target = self.members[allowed.type].get(allowed.relation)
+                if isinstance(target, ast.Relation):
+                    todo.append((allowed.type, target))
         return None
 
 

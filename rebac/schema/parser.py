@@ -49,6 +49,10 @@ from rebac.schema.lexer import Lexer, Token, TokenKind
 
 USE_FLAGS = ("expiration", "import", "partial", "self", "typechecking")
 
+# Parentheses deeper than this are refused with a SchemaError: the parser recurses per level,
+# and hostile input must not end in a RecursionError.
+MAX_NESTING = 64
+
 # Words that can never name anything (SpiceDB lexes them as keywords).
 _BASE_KEYWORDS = frozenset(
     {"definition", "caveat", "relation", "permission", "nil", "with", "any", "all"}
@@ -158,6 +162,9 @@ def _pos(token: Token) -> ast.Position:
 
 
 class _Parser:
+    """One parse of one text. Keyword-ness depends on the ``use`` flags seen so far, so the
+    parser, not the lexer, decides which words are reserved (``self.reserved``)."""
+
     def __init__(self, text: str, source: str | None) -> None:
         self.text = text
         self.source = source
@@ -233,9 +240,7 @@ class _Parser:
     def name(self, what: str) -> str:
         """A single identifier that is not a keyword."""
         token = self.tok
-        if token.kind is not TokenKind.WORD:
-            raise self.error(f"expected {what}, found {self.describe()}")
-        if token.value in self.reserved:
+        if token.kind is not TokenKind.WORD or token.value in self.reserved:
             raise self.error(f"expected {what}, found {self.describe()}")
         self.advance()
         return token.value
@@ -485,6 +490,8 @@ class _Parser:
     def operand(self, permission: str) -> ast.Expr:
         token = self.tok
         if token.is_punct("("):
+            if self.paren_depth >= MAX_NESTING:
+                raise self.error(f"expression nested more than {MAX_NESTING} parentheses deep")
             self.open_paren("")
             inner = self.expression(permission)
             self.close_paren(f"to close the '(' at line {token.line}, column {token.column}")

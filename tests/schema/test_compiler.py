@@ -423,3 +423,13 @@ def test_conformance_schema_compiles_and_round_trips(path: Path | None) -> None:
     assert compiled.definitions
     assert parse_schema(compiled.text()) == compiled.schema
     assert parse_schema(text) == compiled.schema
+
+
+def test_relations_are_checked_before_permissions_that_use_them() -> None:
+    # The arrow comes first in the text, but the root cause is the relation's unknown type.
+    assert_error(
+        "definition doc {\n  permission view = parent->view\n  relation parent: folder\n}",
+        3,
+        20,
+        "unknown definition 'folder' in relation 'parent' of definition 'doc'",
+    )

@@ -339,3 +339,10 @@ def test_import_needs_use_import() -> None:
 def test_unterminated_import_path_is_an_error() -> None:
     error = syntax_error('use import\nimport "x.zed\n')
     assert (error.line, error.column) == (2, 8)
+
+
+def test_deeply_nested_parentheses_are_refused_with_a_schema_error() -> None:
+    deep = "(" * 500 + "a" + ")" * 500
+    error = syntax_error(f"definition d {{\n  permission p = {deep}\n}}")
+    assert "nested more than 64 parentheses" in error.message
+    assert expr_of("(" * 64 + "a" + ")" * 64) == A
