@@ -10,7 +10,7 @@ from rebac.errors import InvalidCaveatContext, SchemaError
 from rebac.schema.ast import Caveat, CaveatType, Position
 
 from . import runtime as rt
-from .compiler import BOOL, DYN, CheckError, Compiler, Fn, from_declared, type_str
+from .compiler import BOOL, CheckError, Compiler, Fn, from_declared, type_str
 from .context import ConversionError, Converter, conversion_message, converter_for
 from .errors import CaveatEvaluationError
 from .parser import CelSyntaxError, parse
@@ -18,6 +18,8 @@ from .parser import CelSyntaxError, parse
 __all__ = ["CompiledCaveat", "compile_caveat"]
 
 _Unknown = rt.Unknown
+
+MAX_EXPRESSION_SIZE = 100_000  # characters, as SpiceDB
 
 
 class CompiledCaveat:
@@ -125,10 +127,18 @@ def compile_caveat(caveat: Caveat) -> CompiledCaveat:
             )
         params[p.name] = internal
         converters[p.name] = converter_for(p.type)
+    if len(caveat.expression) > MAX_EXPRESSION_SIZE:
+        line, col = _position(caveat, 0)
+        raise SchemaError(
+            f"caveat '{name}': expression exceeds the maximum size of "
+            f"{MAX_EXPRESSION_SIZE} characters",
+            line,
+            col,
+        )
     try:
         tree = parse(caveat.expression)
         compiled = Compiler(params).compile(tree)
-        if compiled.ty not in (BOOL, DYN):
+        if compiled.ty != BOOL:  # like SpiceDB, a dyn result is rejected too
             raise CheckError(
                 f"caveat expression must evaluate to bool, got {type_str(compiled.ty)}", 0
             )

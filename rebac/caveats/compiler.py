@@ -16,7 +16,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from rebac.schema.ast import CaveatType
@@ -66,7 +66,12 @@ def map_of(k: CaveatType, v: CaveatType) -> CaveatType:
 
 def from_declared(t: CaveatType) -> CaveatType | None:
     """The internal type of a declared parameter type (``map<T>`` is ``map<string, T>``,
-    ``any`` is ``dyn``); None for a type SpiceDB does not have."""
+    ``any`` is ``dyn``); None for a type SpiceDB does not have.
+
+    SpiceDB declares ``uint`` parameters with CEL type ``int`` (values are checked to be
+    non-negative on the way in), so ``count < 10`` type-checks and ``count < 10u`` does not."""
+    if t.name == "uint" and not t.args:
+        return INT
     if t.name in _SCALARS and not t.args:
         return _SCALARS[t.name]
     if t.name == "any" and not t.args:
@@ -232,6 +237,35 @@ def _binary(impl: Callable[[Any, Any], Any], a: _C, b: _C, ty: CaveatType) -> _C
         except Exception as e:
             rt.fail_strict(e, ctx, others)
         return impl(x, bf(ctx))
+
+    return _C(f, ty)
+
+
+def _select(a: _C, field: str, ty: CaveatType) -> _C:
+    """``a.field`` on a map (the common ``somemap.foo``), with the lookup inlined."""
+    if a.is_const:
+        return _fold(rt.select_field, (a.const, field), ty)
+    select = rt.select_field
+    if a.ident is not None and not a.bound:
+        name = a.ident
+        names = frozenset((name,))
+
+        def f_ident(ctx: Mapping[str, Any]) -> Any:
+            m = ctx.get(name, _MISSING)
+            if m is _MISSING:
+                raise rt.Unknown(names)
+            if type(m) is dict and field in m:
+                return m[field]
+            return select(m, field)
+
+        return _C(f_ident, ty)
+    af = a.fn
+
+    def f(ctx: Mapping[str, Any]) -> Any:
+        m = af(ctx)
+        if type(m) is dict and field in m:
+            return m[field]
+        return select(m, field)
 
     return _C(f, ty)
 
@@ -426,7 +460,7 @@ _TS_ACCESSORS: dict[str, Callable[..., int]] = {
 }
 _DURATION_ACCESSORS = frozenset({"getHours", "getMinutes", "getSeconds", "getMilliseconds"})
 
-_KNOWN_FUNCTIONS = frozenset({"size", "dyn", "matches", *_CONVERSIONS})
+_KNOWN_FUNCTIONS = frozenset({"size", "dyn", "matches", "now", *_CONVERSIONS})
 _KNOWN_METHODS = frozenset({"size", "in_cidr", *_STRING_METHODS, *_TS_ACCESSORS})
 
 _MAX_DEPTH = 100
@@ -628,7 +662,7 @@ class Compiler:
             self._err(f"type {type_str(a.ty)} does not support {what} ('.{field}')", n.pos)
         if n.test_only:
             return _unary(lambda m: rt.has_field(m, field), a, BOOL)
-        return _unary(lambda m: rt.select_field(m, field), a, vty)
+        return _select(a, field, vty)
 
     def index(self, n: NIndex) -> _C:
         a = self.compile(n.operand)
@@ -662,6 +696,9 @@ class Compiler:
                 self._arity(n, args, 1)
                 a = args[0]
                 return _C(a.fn, DYN, a.const, a.ident, a.bound)
+            if fn == "now":  # SpiceDB extension: the current time, read at evaluation
+                self._arity(n, args, 0)
+                return _C(_now, TIMESTAMP)
             if fn == "matches":
                 self._arity(n, args, 2)
                 return self._string_method(n, "matches", args[0], args[1:])
@@ -692,10 +729,10 @@ class Compiler:
                 self._err(f"in_cidr() expects a string CIDR, got {type_str(args[0].ty)}", n.pos)
             if args[0].is_const and isinstance(args[0].const, str):
                 try:
-                    net = rt.parse_cidr(args[0].const)
+                    rt.parse_cidr(args[0].const)
                 except rt.CelError as e:
                     self._err(e.message, n.args[0].pos)
-                return _unary(lambda ip: _ip_in(ip, net), target, BOOL)
+                return _unary(rt.cidr_matcher(args[0].const), target, BOOL)
             return _binary(rt.in_cidr, target, args[0], BOOL)
         # timestamp / duration accessors
         impl = _TS_ACCESSORS[fn]
@@ -845,6 +882,10 @@ class Compiler:
         return _C(_make_map(tf, var, body.fn, predf), list_of(body.ty))
 
 
+def _now(ctx: Mapping[str, Any]) -> datetime:
+    return datetime.now(UTC)
+
+
 def _in_impl(plain: bool) -> Callable[[Any, Any], bool]:
     if plain:
         return _in_list_plain
@@ -860,12 +901,6 @@ def _in_map(x: Any, m: dict[Any, Any]) -> bool:
         return x in m
     except TypeError:
         return False
-
-
-def _ip_in(ip: Any, net: IPv4Network | IPv6Network) -> bool:
-    if isinstance(ip, IPv4Address | IPv6Address):
-        return ip in net
-    raise rt.CelError(f"no matching overload for 'in_cidr' applied to ({rt.kind(ip)})")
 
 
 def _regex_search(search: Callable[[str], Any], s: Any) -> bool:

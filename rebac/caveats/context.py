@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
@@ -31,53 +34,59 @@ class ConversionError(Exception):
         self.detail = detail
 
 
-def _is_number(v: Any) -> bool:
+_NUMERIC_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _number(v: Any, expected: str) -> int | float | Decimal:
+    """A JSON number, or (as SpiceDB accepts) a decimal number in a string."""
     t = type(v)
-    return (t is int or t is float) or (isinstance(v, int | float) and not isinstance(v, bool))
+    if t is int or t is float:
+        return v  # type: ignore[no-any-return]
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return v
+    if isinstance(v, str) and _NUMERIC_TEXT.fullmatch(v.strip()):
+        return Decimal(v.strip())
+    raise ConversionError(expected, v)
+
+
+def _integral(v: Any, expected: str, low: int, high: int) -> int:
+    n = _number(v, expected)
+    if type(n) is not int:
+        if isinstance(n, float) and not math.isfinite(n):
+            raise ConversionError(expected, v, "not an integral number")
+        if n != int(n):
+            raise ConversionError(expected, v, "not an integral number")
+        n = int(n)
+    if low <= n <= high:
+        return int(n)
+    if expected == "uint":
+        raise ConversionError(expected, v, f"must be between 0 and {high}")
+    raise ConversionError(expected, v, "out of the int64 range")
 
 
 def _conv_int(v: Any) -> int:
-    t = type(v)
-    if t is int:
-        if rt.INT_MIN <= v <= rt.INT_MAX:
-            return v  # type: ignore[no-any-return]
-        raise ConversionError("int", v, "out of the int64 range")
-    if t is float or (_is_number(v) and t is not bool):
-        f = float(v)
-        if not f.is_integer():
-            raise ConversionError("int", v, "not an integral number")
-        i = int(f)
-        if rt.INT_MIN <= i <= rt.INT_MAX:
-            return i
-        raise ConversionError("int", v, "out of the int64 range")
-    raise ConversionError("int", v)
+    if type(v) is int and rt.INT_MIN <= v <= rt.INT_MAX:
+        return v
+    return _integral(v, "int", rt.INT_MIN, rt.INT_MAX)
 
 
 def _conv_uint(v: Any) -> int:
-    t = type(v)
-    if t is int or t is float or (_is_number(v) and t is not bool):
-        if t is not int:
-            f = float(v)
-            if not f.is_integer():
-                raise ConversionError("uint", v, "not an integral number")
-            v = int(f)
-        if 0 <= v <= rt.UINT_MAX:
-            return v  # type: ignore[no-any-return]
-        raise ConversionError("uint", v, "must be between 0 and 2^64-1")
-    raise ConversionError("uint", v)
+    # SpiceDB gives uint parameters the CEL type int: non-negative int64 values
+    if type(v) is int and 0 <= v <= rt.INT_MAX:
+        return v
+    return _integral(v, "uint", 0, rt.INT_MAX)
 
 
 def _conv_double(v: Any) -> float:
     if type(v) is float:
         return v
-    if _is_number(v):
-        try:
-            return float(v)
-        except OverflowError:
-            raise ConversionError("double", v, "out of range") from None
     if type(v) is str and v in ("NaN", "Infinity", "-Infinity"):  # protobuf JSON spellings
         return float(v.replace("Infinity", "inf"))
-    raise ConversionError("double", v)
+    n = _number(v, "double")
+    try:
+        return float(n)
+    except OverflowError:
+        raise ConversionError("double", v, "out of range") from None
 
 
 def _conv_bool(v: Any) -> bool:

@@ -181,21 +181,37 @@ def _cmp_check(op: str, a: Any, b: Any) -> None:
 
 
 def dyn_lt(a: Any, b: Any) -> bool:
+    ta = type(a)
+    tb = type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return bool(a < b)
     _cmp_check("<", a, b)
     return bool(a < b)
 
 
 def dyn_le(a: Any, b: Any) -> bool:
+    ta = type(a)
+    tb = type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return bool(a <= b)
     _cmp_check("<=", a, b)
     return bool(a <= b)
 
 
 def dyn_gt(a: Any, b: Any) -> bool:
+    ta = type(a)
+    tb = type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return bool(a > b)
     _cmp_check(">", a, b)
     return bool(a > b)
 
 
 def dyn_ge(a: Any, b: Any) -> bool:
+    ta = type(a)
+    tb = type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return bool(a >= b)
     _cmp_check(">=", a, b)
     return bool(a >= b)
 
@@ -519,26 +535,24 @@ _RFC3339 = re.compile(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@lru_cache(maxsize=4096)
 def parse_timestamp(s: str) -> datetime:
-    """RFC 3339 (``2023-01-01T00:00:00Z``, ``2024-10-03T07:16:28.068632-07:00``) -> UTC."""
-    m = _RFC3339.fullmatch(s.strip())
-    if m is None:
+    """RFC 3339 (``2023-01-01T00:00:00Z``, ``2024-10-03T07:16:28.068632-07:00``) -> UTC.
+
+    Fractional seconds beyond microseconds are truncated (Python datetimes have no nanos)."""
+    text = s.strip()
+    if _RFC3339.fullmatch(text) is None:
         raise CelError(f"invalid timestamp {s!r} (expected RFC 3339)")
-    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
-    frac = m.group(7) or ""
-    micro = int((frac + "000000")[:6])
-    if m.group(8):
-        tz: tzinfo = UTC
-    else:
-        off = timedelta(hours=int(m.group(10)), minutes=int(m.group(11)))
-        if off >= timedelta(hours=24):
-            raise CelError(f"invalid timestamp {s!r} (offset out of range)")
-        tz = timezone(-off if m.group(9) == "-" else off)
     try:
-        dt = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
-        return dt.astimezone(UTC)
-    except (ValueError, OverflowError):
+        dt = datetime.fromisoformat(text)
+    except ValueError:
         raise CelError(f"invalid timestamp {s!r}") from None
+    if dt.tzinfo is not UTC:
+        try:
+            dt = dt.astimezone(UTC)
+        except OverflowError:
+            raise CelError(f"invalid timestamp {s!r} (out of range)") from None
+    return dt
 
 
 def normalize_datetime(dt: datetime) -> datetime:
@@ -696,18 +710,42 @@ def time_milliseconds(t: Any, tz: Any = None) -> int:
 
 @lru_cache(maxsize=1024)
 def parse_cidr(cidr: str) -> IPv4Network | IPv6Network:
+    """Go's ``netip.ParsePrefix``: ``addr/bits`` (host bits may be set)."""
+    if "/" not in cidr:
+        raise CelError(f"invalid CIDR {cidr!r}")
     try:
         return ip_network(cidr, strict=False)
     except ValueError:
         raise CelError(f"invalid CIDR {cidr!r}") from None
 
 
-def in_cidr(ip: Any, cidr: Any) -> bool:
-    if type(cidr) is not str or not isinstance(ip, IPv4Address | IPv6Address):
+@lru_cache(maxsize=1024)
+def cidr_matcher(cidr: str) -> Callable[[Any], bool]:
+    """A fast membership test for one CIDR: compares the masked address bits directly."""
+    net = parse_cidr(cidr)
+    addr_type = IPv4Address if net.version == 4 else IPv6Address
+    other_type = IPv6Address if net.version == 4 else IPv4Address
+    mask = int(net.netmask)
+    prefix = int(net.network_address)
+
+    def match(ip: Any) -> bool:
+        t = type(ip)
+        if t is addr_type:
+            return (int(ip) & mask) == prefix
+        if t is other_type:  # netip's Prefix.Contains: a different family never matches
+            return False
         _no_overload("in_cidr", ip, cidr)
-    return ip in parse_cidr(cidr)
+
+    return match
 
 
+def in_cidr(ip: Any, cidr: Any) -> bool:
+    if type(cidr) is not str:
+        _no_overload("in_cidr", ip, cidr)
+    return cidr_matcher(cidr)(ip)
+
+
+@lru_cache(maxsize=4096)
 def parse_ip(s: str) -> IPv4Address | IPv6Address:
     try:
         return ip_address(s.strip())

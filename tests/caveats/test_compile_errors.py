@@ -25,13 +25,17 @@ def compile_error(
         ("something == 1", {}, "unknown identifier 'something'", 1),
         ("a == 1 && b == 2", {"a": "int"}, "unknown identifier 'b'", 11),
         ("a == 'x'", {"a": "int"}, "'==' cannot compare int with string", 3),
-        ("a == 42", {"a": "uint"}, "'==' cannot compare uint with int", 3),
+        ("a == 42u", {"a": "uint"}, "'==' cannot compare int with uint", 3),
         ("a < 1.0", {"a": "int"}, "no operator '<' for int and double", 3),
         ("a + 1", {"a": "int"}, "must evaluate to bool, got int", 1),
         ("a", {"a": "string"}, "must evaluate to bool, got string", 1),
         ("a && true", {"a": "int"}, "'&&' expects bool operands, left side is int", 3),
         ("!a", {"a": "int"}, "'!' expects bool, got int", 1),
-        ("-a == 1u", {"a": "uint"}, "'-' cannot negate uint", 1),
+        ("-a == 'x'", {"a": "string"}, "'-' cannot negate string", 1),
+        ("-1u == 1u", {}, "'-' cannot negate uint", 1),
+        ("dyn(true)", {}, "must evaluate to bool, got dyn", 1),
+        ("v", {"v": "any"}, "must evaluate to bool, got dyn", 1),
+        ("m.flag", {"m": "map<bool>"}, "", 1),
         ("a.foo == 1", {"a": "int"}, "does not support field selection ('.foo')", 3),
         ("a['k'] == 1", {"a": "list<int>"}, "list index must be int, got string", 2),
         ("a[1] == 1", {"a": "map<int>"}, "map key must be string, got int", 2),
@@ -65,6 +69,9 @@ def compile_error(
     ],
 )
 def test_compile_errors(expr: str, params: dict[str, str], fragment: str, column: int) -> None:
+    if not fragment:  # a valid expression listed next to its invalid neighbours
+        compile_caveat(make_caveat(expr, params))
+        return
     err = compile_error(expr, params)
     assert fragment in err.message, err.message
     assert err.message.startswith("caveat 'cav': ")
@@ -93,6 +100,11 @@ def test_unknown_parameter_type() -> None:
         compile_caveat(caveat)
     assert "unknown type 'float'" in info.value.message
     assert (info.value.line, info.value.column) == (3, 12)
+
+
+def test_expression_size_limit() -> None:
+    err = compile_error("true || " * 12_500 + "true")
+    assert "maximum size of 100000 characters" in err.message
 
 
 def test_deep_nesting_is_a_schema_error() -> None:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from rebac.caveats import CompiledCaveat, compile_caveat
+from rebac.errors import SchemaError
 from rebac.schema.ast import Caveat, CaveatParameter
 
 from .helpers import mk, parse_type
@@ -58,9 +59,10 @@ def _corpus_files() -> list[Path]:
     if not SPICEDB.is_dir():
         return []
     files = sorted(p for p in SPICEDB.glob("*.yaml") if "caveat " in p.read_text())
-    superlarge = CORPUS / "spicedb-schema" / "parser" / "superlarge.zed"
-    if superlarge.exists():
-        files.append(superlarge)
+    parser_dir = CORPUS / "spicedb-schema" / "parser"
+    for stem in ("superlarge", "basiccaveat", "caveat_unicode", "multipleslashes"):
+        if (parser_dir / f"{stem}.zed").exists():
+            files.append(parser_dir / f"{stem}.zed")
     return files
 
 
@@ -231,3 +233,22 @@ def test_multipleslashes_caveat_name() -> None:
     c = mk("day_of_week == 'tuesday'", day_of_week="string")
     assert _eval(c, {}, {"day_of_week": "tuesday"}) is True
     assert _eval(c, {}, {"day_of_week": "monday"}) is False
+
+
+@pytest.mark.parametrize(
+    ("stem", "fragment"),
+    [
+        ("complexcaveat", "unknown identifier 'something'"),  # parses upstream, does not check
+        ("caveatwithkeywordparam", "unknown method 'isSubtreeOf'"),
+    ],
+)
+def test_parser_only_corpus_caveats_do_not_compile(stem: str, fragment: str) -> None:
+    path = CORPUS / "spicedb-schema" / "parser" / f"{stem}.zed"
+    if not path.exists():
+        pytest.skip("conformance corpus not present")
+    errors = []
+    for caveat in extract_caveats(path.read_text()):
+        with pytest.raises(SchemaError) as info:
+            compile_caveat(caveat)
+        errors.append(info.value.message)
+    assert any(fragment in e for e in errors), errors

@@ -22,7 +22,12 @@ from .helpers import mk
         ("int", 9223372036854775807, 9223372036854775807),
         ("uint", 3, 3),
         ("uint", 3.0, 3),
-        ("uint", 18446744073709551615, 18446744073709551615),
+        ("uint", 9223372036854775807, 9223372036854775807),
+        ("int", "42", 42),  # SpiceDB also accepts numbers in strings
+        ("int", "-4.0", -4),
+        ("uint", "7", 7),
+        ("double", "1.5", 1.5),
+        ("double", "1e3", 1000.0),
         ("double", 1, 1.0),
         ("double", 1.5, 1.5),
         ("bool", True, True),
@@ -86,7 +91,7 @@ def test_protobuf_struct_context() -> None:
     s = struct_pb2.Struct()
     s.update({"n": 42, "xs": [1, 2], "m": {"a": {"b": [True]}}, "ip": "10.0.0.1"})
     c = mk(
-        "n == 42 && xs[1] == 2u && m.a.b[0] && ip.in_cidr('10.0.0.0/8')",
+        "n == 42 && xs[1] == 2 && m.a.b[0] && ip.in_cidr('10.0.0.0/8')",
         n="int",
         xs="list<uint>",
         m="map<any>",
@@ -102,13 +107,18 @@ def test_protobuf_struct_context() -> None:
     ("ptype", "raw", "fragment"),
     [
         ("ipaddress", "notanip", "parameter 'p' expects ipaddress, got 'notanip'"),
-        ("int", "42", "expects int, got '42'"),
+        ("int", "4x2", "expects int, got '4x2'"),
+        ("int", "", "expects int"),
         ("int", 4.5, "expects int, got 4.5 (not an integral number)"),
         ("int", True, "expects int, got True"),
         ("int", 2**63, "out of the int64 range"),
         ("int", None, "expects int, got None"),
         ("uint", -1, "expects uint, got -1"),
-        ("double", "1.5", "expects double"),
+        ("uint", "-1", "expects uint, got '-1'"),
+        ("uint", 2**63, "must be between 0 and 9223372036854775807"),
+        ("int", float("inf"), "not an integral number"),
+        ("double", "abc", "expects double"),
+        ("double", [1.5], "expects double"),
         ("bool", 1, "expects bool, got 1"),
         ("string", 5, "expects string, got 5"),
         ("bytes", "***", "expects bytes"),

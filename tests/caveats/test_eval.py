@@ -168,7 +168,8 @@ def test_constant_expressions_are_true(expr: str) -> None:
         ("[1, 0].all(x, 1 / x > 0)", "division by zero"),
         ("[1, 0].exists_one(x, 1 / x > 0)", "division by zero"),
         ("[1, 0].map(x, 1 / x) == [1]", "division by zero"),
-        ("dyn(1)", "not bool"),
+        ("dyn(1) || false", "expected bool, got int"),
+        ("dyn(1) ? true : false", "expected bool, got int"),
     ],
 )
 def test_runtime_errors_raise(expr: str, message: str) -> None:
@@ -349,11 +350,25 @@ def test_dyn_values() -> None:
 
 
 def test_any_parameter_as_bool() -> None:
-    c = mk("v", v="any")
+    c = mk("v && true", v="any")
     assert c.evaluate({"v": True}) is True
-    with pytest.raises(CaveatEvaluationError, match="not bool"):
+    with pytest.raises(CaveatEvaluationError, match="expected bool, got int"):
         c.evaluate({"v": 3})
     assert mk("v || true", v="any").evaluate({"v": 3}) is True  # error absorbed by ||
+    assert mk("v == true", v="any").evaluate({"v": 3}) is False
+
+
+def test_uint_parameters_are_cel_ints() -> None:
+    # SpiceDB declares uint parameters with the CEL type int
+    c = mk("count < 10 && count + 1 > limit", count="uint", limit="uint")
+    assert c.evaluate(c.convert_context({"count": 3, "limit": 2})) is True
+    assert c.evaluate(c.convert_context({"count": 3.0, "limit": "4"})) is False
+
+
+def test_now_function() -> None:
+    c = mk("now() > expires", expires="timestamp")
+    assert c.evaluate(c.convert_context({"expires": "2020-01-01T00:00:00Z"})) is True
+    assert c.evaluate(c.convert_context({"expires": "2999-01-01T00:00:00Z"})) is False
 
 
 def test_uint_and_double_parameters() -> None:
