@@ -23,7 +23,14 @@ from types import MappingProxyType
 from rebac.errors import SchemaError, SchemaTypeError
 from rebac.model import RELATION_NAME, is_valid_relation_name, is_valid_type_name
 from rebac.schema import ast
-from rebac.schema.parser import Member, ParsedSchema, Partial, PartialRef, parse_schema
+from rebac.schema.parser import (
+    Member,
+    ParsedSchema,
+    Partial,
+    PartialRef,
+    parse_schema,
+    reserved_words,
+)
 from rebac.schema.printer import print_schema
 
 _SIMPLE_CAVEAT_TYPES = frozenset(
@@ -313,6 +320,8 @@ class _Checker:
         self.origins = origins
         self.source = source
         self.flags = frozenset(schema.use_flags)
+        # Trees built in code could use keywords as names; their text would not parse back.
+        self.reserved = reserved_words(self.flags)
         self.definitions = {d.name: d for d in schema.definitions}
         self.caveats = {c.name: c for c in schema.caveats}
         self.members = {
@@ -355,9 +364,19 @@ class _Checker:
         """The node whose origin names the file a member came from (partials may differ)."""
         return member if id(member) in self.origins else definition
 
+    def check_not_keyword(
+        self, name: str, kind: str, pos: ast.Position | None, node: object
+    ) -> None:
+        for segment in name.split("/"):
+            if segment in self.reserved:
+                raise self.error(
+                    f"keyword '{segment}' cannot be used in the {kind} name '{name}'", pos, node
+                )
+
     # caveats
 
     def check_caveat(self, caveat: ast.Caveat) -> None:
+        self.check_not_keyword(caveat.name, "caveat", caveat.pos, caveat)
         if not is_valid_type_name(caveat.name):
             raise self.error(
                 f"invalid caveat name '{caveat.name}': expected lowercase letters, digits and "
@@ -367,6 +386,7 @@ class _Checker:
             )
         seen: set[str] = set()
         for param in caveat.parameters:
+            self.check_not_keyword(param.name, "parameter", param.pos, caveat)
             if not _CEL_IDENTIFIER.match(param.name) or param.name in _CEL_RESERVED:
                 raise self.error(
                     f"invalid parameter name '{param.name}' in caveat '{caveat.name}'",
@@ -414,6 +434,7 @@ class _Checker:
     # definitions
 
     def check_names(self, definition: ast.Definition) -> None:
+        self.check_not_keyword(definition.name, "definition", definition.pos, definition)
         if not is_valid_type_name(definition.name):
             raise self.error(
                 f"invalid definition name '{definition.name}': expected lowercase letters, "
@@ -425,6 +446,7 @@ class _Checker:
         for member in definition.members:
             kind = "relation" if isinstance(member, ast.Relation) else "permission"
             node = self.node(definition, member)
+            self.check_not_keyword(member.name, kind, member.pos, node)
             if not is_valid_relation_name(member.name):
                 raise self.error(
                     f"invalid {kind} name '{member.name}' on definition '{definition.name}': "

@@ -66,6 +66,15 @@ _FLAG_KEYWORDS: dict[str, frozenset[str]] = {
     "typechecking": frozenset({"typechecking"}),
 }
 
+
+def reserved_words(flags: tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+    """Words that cannot name anything in a schema with these ``use`` flags."""
+    words = set(_BASE_KEYWORDS)
+    for flag in flags:
+        words |= _FLAG_KEYWORDS.get(flag, frozenset())
+    return frozenset(words)
+
+
 Member = ast.Relation | ast.Permission
 LayoutKind = Literal["definition", "caveat", "import", "partial"]
 

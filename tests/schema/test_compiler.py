@@ -433,3 +433,17 @@ def test_relations_are_checked_before_permissions_that_use_them() -> None:
         20,
         "unknown definition 'folder' in relation 'parent' of definition 'doc'",
     )
+
+
+@pytest.mark.parametrize("name", ["nil", "permission", "org/with"])
+def test_keyword_names_in_trees_built_in_code_are_rejected(name: str) -> None:
+    # The parser never produces these, but their printed text would not parse back.
+    with pytest.raises(SchemaTypeError, match=f"keyword '{name.split('/')[-1]}' cannot be used"):
+        compile_schema(ast.Schema((ast.Definition(name, ()),)))
+
+
+def test_flag_keywords_are_reserved_only_under_their_flag() -> None:
+    relation = ast.Relation("expiration", (ast.AllowedType("doc"),))
+    compile_schema(ast.Schema((ast.Definition("doc", (relation,)),)))
+    with pytest.raises(SchemaTypeError, match="keyword 'expiration'"):
+        compile_schema(ast.Schema((ast.Definition("doc", (relation,)),), (), ("expiration",)))
