@@ -125,8 +125,10 @@ def _const(value: Any, ty: CaveatType) -> _C:
 def _failing(exc: Exception, ty: CaveatType) -> _C:
     """A constant sub-expression whose evaluation fails: CEL reports that at run time."""
 
+    message = rt.describe_error(exc)
+
     def fn(ctx: Mapping[str, Any]) -> Any:
-        raise exc
+        raise rt.CelError(message)  # a fresh exception per call: tracebacks are per raise
 
     return _C(fn, ty)
 
@@ -162,10 +164,6 @@ def unify(a: CaveatType, b: CaveatType) -> CaveatType | None:
 
 # --------------------------------------------------------------------------------------------
 # Closure factories
-
-
-def _getter(c: _C) -> Fn:
-    return c.fn
 
 
 def _unary(impl: Callable[[Any], Any], a: _C, ty: CaveatType) -> _C:
@@ -870,6 +868,8 @@ class Compiler:
                     f"the predicate of '{kind}' must be bool, got {type_str(check.ty)}", n.pos
                 )
         tf = target.fn
+        if tt == DYN:  # statically a list or map otherwise: no run-time check needed
+            tf = _checked_range(tf)
         if kind == "all":
             return _C(_make_all(tf, var, _ensure_bool(body).fn), BOOL)
         if kind == "exists":
@@ -909,13 +909,20 @@ def _regex_search(search: Callable[[str], Any], s: Any) -> bool:
     return search(s) is not None
 
 
+def _checked_range(tf: Fn) -> Fn:
+    def f(ctx: Mapping[str, Any]) -> Any:
+        return rt.iter_range(tf(ctx))
+
+    return f
+
+
 def _scope(ctx: Mapping[str, Any]) -> dict[str, Any]:
     return dict(ctx) if type(ctx) is not dict else ctx.copy()
 
 
 def _make_all(tf: Fn, var: str, pf: Fn) -> Fn:
     def f(ctx: Mapping[str, Any]) -> Any:
-        coll = rt.iter_range(tf(ctx))
+        coll = tf(ctx)
         local = _scope(ctx)
         failure: BaseException | None = None
         for x in coll:
@@ -936,7 +943,7 @@ def _make_all(tf: Fn, var: str, pf: Fn) -> Fn:
 
 def _make_exists(tf: Fn, var: str, pf: Fn) -> Fn:
     def f(ctx: Mapping[str, Any]) -> Any:
-        coll = rt.iter_range(tf(ctx))
+        coll = tf(ctx)
         local = _scope(ctx)
         failure: BaseException | None = None
         for x in coll:
@@ -957,7 +964,7 @@ def _make_exists(tf: Fn, var: str, pf: Fn) -> Fn:
 
 def _make_exists_one(tf: Fn, var: str, pf: Fn) -> Fn:
     def f(ctx: Mapping[str, Any]) -> Any:
-        coll = rt.iter_range(tf(ctx))
+        coll = tf(ctx)
         local = _scope(ctx)
         failure: BaseException | None = None
         count = 0
@@ -977,7 +984,7 @@ def _make_exists_one(tf: Fn, var: str, pf: Fn) -> Fn:
 
 def _make_filter(tf: Fn, var: str, pf: Fn) -> Fn:
     def f(ctx: Mapping[str, Any]) -> Any:
-        coll = rt.iter_range(tf(ctx))
+        coll = tf(ctx)
         local = _scope(ctx)
         out = []
         for x in coll:
@@ -991,7 +998,7 @@ def _make_filter(tf: Fn, var: str, pf: Fn) -> Fn:
 
 def _make_map(tf: Fn, var: str, bf: Fn, pf: Fn | None) -> Fn:
     def f(ctx: Mapping[str, Any]) -> Any:
-        coll = rt.iter_range(tf(ctx))
+        coll = tf(ctx)
         local = _scope(ctx)
         out = []
         for x in coll:

@@ -191,6 +191,36 @@ _SCALAR_CONVERTERS: dict[str, Converter] = {
 }
 
 
+def _all_str(v: list[Any]) -> bool:
+    return all(type(x) is str for x in v)
+
+
+def _all_bool(v: list[Any]) -> bool:
+    return all(type(x) is bool for x in v)
+
+
+def _all_float(v: list[Any]) -> bool:
+    return all(type(x) is float for x in v)
+
+
+def _all_int(v: list[Any]) -> bool:
+    return all(type(x) is int and rt.INT_MIN <= x <= rt.INT_MAX for x in v)
+
+
+def _all_uint(v: list[Any]) -> bool:
+    return all(type(x) is int and 0 <= x <= rt.INT_MAX for x in v)
+
+
+# element types whose correctly typed values convert to themselves
+_EXACT_ELEMENT: dict[str, Callable[[list[Any]], bool]] = {
+    "string": _all_str,
+    "bool": _all_bool,
+    "double": _all_float,
+    "int": _all_int,
+    "uint": _all_uint,
+}
+
+
 def converter_for(t: CaveatType) -> Converter:
     """The converter for a declared parameter type (``list<T>``, ``map<T>`` recurse)."""
     if not t.args and t.name in _SCALAR_CONVERTERS:
@@ -199,7 +229,11 @@ def converter_for(t: CaveatType) -> Converter:
     if t.name == "list" and len(t.args) == 1:
         elem = converter_for(t.args[0])
 
+        exact = _EXACT_ELEMENT.get(str(t.args[0]))
+
         def conv_list(v: Any) -> list[Any]:
+            if type(v) is list and exact is not None and exact(v):
+                return v  # already the right types: no copy
             if isinstance(v, str | bytes | bytearray | Mapping) or not isinstance(v, Sequence):
                 raise ConversionError(expected, v)
             try:
