@@ -267,7 +267,10 @@ def parse_assertion(text: str, kind: AssertionKind, line: int | None = None) -> 
     try:
         rel = Relationship.parse(rel_text)
     except InvalidRequest as exc:
-        raise InvalidRequest(f"error parsing assertion {text!r}: {exc}") from exc
+        raise InvalidRequest(
+            f"error parsing assertion {text!r}: expected "
+            "'type:id#relation@type:id[#relation]', optionally followed by ' with {json}'"
+        ) from exc
     if rel.caveat_name is not None or rel.expires_at is not None:
         raise InvalidRequest(
             f"cannot specify a caveat or expiration on an assertion: {text!r} "
