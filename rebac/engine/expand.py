@@ -10,7 +10,7 @@ so cycles in the data terminate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -41,6 +41,10 @@ class ExpandNode:
     relation: str
     children: tuple[ExpandNode, ...] = ()
     subjects: tuple[ExpandedSubject, ...] = ()
+    # The caveat of the relationship this node was reached through (an arrow's tupleset
+    # relationship, or a subject-set relationship when expanding recursively): everything below
+    # holds only when it does.
+    caveat: str | None = None
 
     def leaves(self) -> list[ExpandNode]:
         if self.kind == "leaf":
@@ -86,9 +90,8 @@ class Expander:
             subject = SubjectRef(e.subject_type, e.subject_id, e.subject_relation)
             subjects.append(ExpandedSubject(subject, e.caveat, exp))
             if self.recursive and e.subject_relation is not None:
-                nested.append(
-                    self.expand(e.subject_type, e.subject_id, e.subject_relation, depth + 1)
-                )
+                child = self.expand(e.subject_type, e.subject_id, e.subject_relation, depth + 1)
+                nested.append(replace(child, caveat=e.caveat) if e.caveat else child)
         leaf = ExpandNode("leaf", obj, rel, subjects=tuple(subjects))
         if not nested:
             return leaf
@@ -109,11 +112,12 @@ class Expander:
             return ExpandNode("exclusion", obj, rel, children=kids)
         if isinstance(expr, ast.Arrow):
             node = self.index.node(obj.type, obj.id, expr.tupleset)
-            kids_list = [
-                self.expand(e.subject_type, e.subject_id, expr.target, depth + 1)
-                for e in node.edges.values()
-                if e.expires > self.now and (e.subject_type, expr.target) in self.plan.members
-            ]
+            kids_list = []
+            for e in node.edges.values():
+                if e.expires <= self.now or (e.subject_type, expr.target) not in self.plan.members:
+                    continue
+                child = self.expand(e.subject_type, e.subject_id, expr.target, depth + 1)
+                kids_list.append(replace(child, caveat=e.caveat) if e.caveat else child)
             kind = "intersection" if expr.function == "all" else "union"
             return ExpandNode(kind, obj, rel, children=tuple(kids_list))
         if isinstance(expr, ast.SelfRef):
