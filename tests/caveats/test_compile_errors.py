@@ -114,3 +114,13 @@ def test_deep_nesting_is_a_schema_error() -> None:
     chain = " && ".join(["a"] * 400)
     err = compile_error(chain, {"a": "bool"})
     assert "nested too deeply" in err.message
+
+
+def test_positions_through_the_schema_parser() -> None:
+    from rebac.schema import parse_schema
+
+    schema = parse_schema("definition user {}\n\ncaveat c(a int) {\n\ta == 1 &&\n\t  b == 2\n}\n")
+    with pytest.raises(SchemaError) as info:
+        compile_caveat(schema.caveats[0])
+    assert "unknown identifier 'b'" in info.value.message
+    assert (info.value.line, info.value.column) == (5, 4)
