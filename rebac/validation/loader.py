@@ -150,7 +150,7 @@ def parse_validation_text(
     elif not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
         raise _error(name, 1, "a validation file must be a YAML mapping")
     else:
-        nodes = {k.value: (k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode)}
+        nodes = {k.value: (k, v) for k, v in _pairs(root, name)}
     lines = text.split("\n")
 
     for key, message in _LEGACY.items():
@@ -167,6 +167,24 @@ def parse_validation_text(
         expected_relations=_expected(data, nodes, name),
         schema_positions=positions,
     )
+
+
+def _pairs(mapping: yaml.MappingNode, name: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
+    """Key/value nodes of a mapping. A repeated key is an error: PyYAML would silently keep the
+    last one (dropping, say, a whole ``assertions`` block), where upstream's YAML parser fails."""
+    seen: dict[str, int] = {}
+    out: list[tuple[yaml.ScalarNode, yaml.Node]] = []
+    for key, value in mapping.value:
+        line = key.start_mark.line + 1
+        if not isinstance(key, yaml.ScalarNode):
+            raise _error(name, line, "mapping keys must be strings")
+        if key.value in seen:
+            raise _error(
+                name, line, f"key {key.value!r} is repeated (first at line {seen[key.value]})"
+            )
+        seen[key.value] = line
+        out.append((key, value))
+    return out
 
 
 def _line(nodes: _Nodes, key: str) -> int | None:
@@ -288,7 +306,7 @@ def _assertions(data: dict[str, Any], nodes: _Nodes, name: str) -> tuple[Asserti
     mapping = nodes["assertions"][1]
     assert isinstance(mapping, yaml.MappingNode)
     out: list[Assertion] = []
-    for key_node, list_node in mapping.value:
+    for key_node, list_node in _pairs(mapping, name):
         kind = key_node.value
         line = key_node.start_mark.line + 1
         if kind not in EXPECTED:
@@ -322,7 +340,7 @@ def _expected(data: dict[str, Any], nodes: _Nodes, name: str) -> tuple[ExpectedR
     mapping = nodes["validation"][1]
     assert isinstance(mapping, yaml.MappingNode)
     out: list[ExpectedRelations] = []
-    for key_node, list_node in mapping.value:
+    for key_node, list_node in _pairs(mapping, name):
         line = key_node.start_mark.line + 1
         try:
             resource, relation = parse_relation_key(str(key_node.value))

@@ -1,7 +1,9 @@
 """README section 3's derived checks: every API must agree with Check on ``spicedb/*.yaml``.
 
 For each file, *IDs* are the object ids in its relationships and *subjects* its non-wildcard
-relationship subjects (subject sets included). For every definition D, id, relation or permission
+relationship subjects (subject sets included), plus, beyond the README, one id per subject type
+that occurs nowhere in the data (so wildcard coverage is checked against a subject no
+relationship names). For every definition D, id, relation or permission
 R and subject S the test computes Check(D:id#R, S) with no context, then requires:
 
 * LookupResources(D#R, S) to be exactly the ids whose check is not NO_PERMISSION, marked
@@ -50,6 +52,7 @@ from tests.conformance._corpus import (
 
 FILES = file_params("spicedb")
 MAX_CHECKS = 20_000
+ABSENT_ID = "zz-absent-from-the-data"
 NO = Permissionship.NO_PERMISSION
 HAS = Permissionship.HAS_PERMISSION
 COND = Permissionship.CONDITIONAL_PERMISSION
@@ -75,6 +78,8 @@ def derived(path: Path) -> Derived:
     schema = loaded.engine.schema
     targets = [(d, m) for d in sorted(schema.definitions) for m in members(schema, d)]
     ids, subs = object_ids(loaded.vf), subjects(loaded.vf)
+    # Plus one id per subject type that occurs nowhere: only wildcards can grant it access.
+    subs += sorted({SubjectRef(s.type, ABSENT_ID) for s in subs}, key=str)
     total = len(targets) * len(ids) * len(subs)
     if total > MAX_CHECKS:
         # Shrink ids and subjects by the same factor, deterministically.

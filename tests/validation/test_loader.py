@@ -259,3 +259,16 @@ def test_malformed_expected_relations_are_rejected_with_their_line(
 def test_expected_relations_key_needs_a_relation() -> None:
     with pytest.raises(ValidationFileError, match=r"f\.yaml:2: invalid expected-relations key"):
         parse_validation_text("validation:\n  document:d: []\n", path="f.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("assertions: {}\nassertions: {}\n", 2),
+        ("assertions:\n  assertTrue: []\n  assertTrue: []\n", 3),
+        ("validation:\n  document:d#view: []\n  document:d#view: []\n", 3),
+    ],
+)
+def test_repeated_keys_are_rejected_instead_of_silently_dropped(text: str, line: int) -> None:
+    with pytest.raises(ValidationFileError, match=rf"^f\.yaml:{line}: key .* is repeated"):
+        parse_validation_text(text, path="f.yaml")
