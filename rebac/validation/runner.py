@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rebac.errors import RebacError, SchemaError, ValidationFileError
@@ -124,8 +125,11 @@ class ValidationReport:
 
 def _write_schema(engine: Engine, vf: ValidationFile) -> None:
     assert vf.schema is not None
+    # Imports resolve relative to the file the schema text lives in.
+    from_file = vf.schema_source is not None and vf.schema_positions is None
+    base_dir = Path(vf.schema_source).parent if from_file and vf.schema_source else vf.path.parent
     try:
-        engine.write_schema(vf.schema, source=vf.schema_source, base_dir=vf.path.parent)
+        engine.write_schema(vf.schema, source=vf.schema_source, base_dir=base_dir)
     except SchemaError as exc:
         positions = vf.schema_positions
         if positions is not None and exc.source in (None, vf.schema_source):

@@ -202,3 +202,18 @@ def test_report_json_has_exactly_the_documented_keys(tmp_path: Path) -> None:
             "error": None,
         }
     ]
+
+
+def test_imports_in_a_schema_file_resolve_next_to_that_file(tmp_path: Path) -> None:
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "user.zed").write_text("definition user {}\n", encoding="utf-8")
+    (tmp_path / "schemas" / "root.zed").write_text(
+        'use import\nimport "user.zed"\n'
+        "definition document {\n  relation viewer: user\n  permission view = viewer\n}\n",
+        encoding="utf-8",
+    )
+    text = GOOD.split("relationships:")[1]
+    path = _file(tmp_path, "v.yaml", "schemaFile: schemas/root.zed\nrelationships:" + text)
+    report = run_validation([path])
+    assert [r.format() for r in report.failures] == []
+    assert report.passed == 3
