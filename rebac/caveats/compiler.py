@@ -361,6 +361,44 @@ def _or(a: _C, b: _C) -> _C:
     return _C(f, BOOL)
 
 
+def _logical_n(is_and: bool, terms: list[_C]) -> _C:
+    """``t1 && t2 && ...`` (``is_and``) or ``t1 || t2 || ...``: the deciding value (false for
+    &&, true for ||) wins wherever it occurs; otherwise unknowns (merged) beat errors."""
+    decisive = not is_and
+    kept: list[_C] = []
+    for t in terms:
+        t = _ensure_bool(t)
+        if t.is_const:
+            if t.const is decisive:
+                return _const(decisive, BOOL)
+            continue  # the neutral constant
+        kept.append(t)
+    if not kept:
+        return _const(not decisive, BOOL)
+    if len(kept) == 1:
+        return kept[0]
+    if len(kept) == 2:
+        return _and(*kept) if is_and else _or(*kept)
+    fns = tuple(t.fn for t in kept)
+    neutral = not decisive
+
+    def f(ctx: Mapping[str, Any]) -> Any:
+        failure: BaseException | None = None
+        for g in fns:
+            try:
+                v = g(ctx)
+            except Exception as e:
+                failure = rt.merge(failure, e)
+                continue
+            if v is decisive:
+                return decisive
+        if failure is not None:
+            raise failure
+        return neutral
+
+    return _C(f, BOOL)
+
+
 def _not(a: _C) -> _C:
     a = _ensure_bool(a)
     return _unary(operator.not_, a, BOOL)
@@ -562,16 +600,35 @@ class Compiler:
             self._err(f"'-' cannot negate {type_str(a.ty)}", n.pos)
         return _unary(impl, a, ty)
 
+    def logical(self, n: NBinary) -> _C:
+        """A chain ``a && b && c ...`` (or ``||``) compiled as one n-ary node, so long chains
+        cost no nesting depth; the 4-valued logic is associative, so this changes nothing."""
+        op = n.op
+        operands: list[Node] = []
+        stack: list[Node] = [n]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, NBinary) and x.op == op:
+                stack.append(x.right)
+                stack.append(x.left)
+            else:
+                operands.append(x)
+        terms: list[_C] = []
+        for i, operand in enumerate(operands):
+            t = self.compile(operand)
+            if t.ty not in (BOOL, DYN):
+                side = "left" if i == 0 else "right"
+                self._err(f"'{op}' expects bool operands, {side} side is {type_str(t.ty)}", n.pos)
+            terms.append(t)
+        return _logical_n(op == "&&", terms)
+
     def binary(self, n: NBinary) -> _C:
         op = n.op
+        if op in ("&&", "||"):
+            return self.logical(n)
         a = self.compile(n.left)
         b = self.compile(n.right)
         lt, rtype = a.ty, b.ty
-        if op in ("&&", "||"):
-            for side, t in (("left", lt), ("right", rtype)):
-                if t not in (BOOL, DYN):
-                    self._err(f"'{op}' expects bool operands, {side} side is {type_str(t)}", n.pos)
-            return _and(a, b) if op == "&&" else _or(a, b)
         if op in ("==", "!="):
             if unify(lt, rtype) is None:
                 self._err(

@@ -411,7 +411,7 @@ def _lex_string(src: str, i: int, raw: bool, is_bytes: bool, start: int) -> tupl
 # --------------------------------------------------------------------------------------------
 # Parser
 
-_MAX_DEPTH = 200
+_MAX_DEPTH = 60
 _REL_OPS = frozenset({"<", "<=", ">", ">=", "==", "!=", "in"})
 _MACROS_1 = frozenset({"all", "exists", "exists_one", "filter", "map"})
 
@@ -508,18 +508,23 @@ class _Parser:
         return left
 
     def unary(self) -> Node:
-        if self.at("!"):
-            op = self.next()
-            return NUnary(op.pos, "!", self.unary())
-        if self.at("-"):
-            op = self.next()
+        ops: list[_Tok] = []
+        while self.at("!") or self.at("-"):
+            ops.append(self.next())
+        if len(ops) > _MAX_DEPTH:
+            raise CelSyntaxError("expression nested too deeply", ops[_MAX_DEPTH].pos)
+        node: Node | None = None
+        if ops and ops[-1].text == "-":
             t = self.peek()
             if t.kind in ("int", "double") and not self._followed_by_member(self.i + 1):
                 # fold the sign into the literal so that -9223372036854775808 is in range
                 self.i += 1
-                return NLit(op.pos, t.kind, -t.value)
-            return NUnary(op.pos, "-", self.unary())
-        return self.member()
+                node = NLit(ops.pop().pos, t.kind, -t.value)
+        if node is None:
+            node = self.member()
+        for op in reversed(ops):
+            node = NUnary(op.pos, op.text, node)
+        return node
 
     def _followed_by_member(self, idx: int) -> bool:
         t = self.toks[idx]

@@ -108,12 +108,24 @@ def test_expression_size_limit() -> None:
 
 
 def test_deep_nesting_is_a_schema_error() -> None:
-    expr = "(" * 300 + "true" + ")" * 300
-    err = compile_error(expr)
+    err = compile_error("(" * 300 + "true" + ")" * 300)
     assert "nested too deeply" in err.message
-    chain = " && ".join(["a"] * 400)
-    err = compile_error(chain, {"a": "bool"})
+    err = compile_error("!" * 1000 + "true")
     assert "nested too deeply" in err.message
+    err = compile_error(" + ".join(["a"] * 300) + " > 0", {"a": "int"})
+    assert "nested too deeply" in err.message
+
+
+def test_long_logical_chains_are_flat() -> None:
+    from .helpers import mk
+
+    c = mk(" && ".join(f"a != {i}" for i in range(2000)), a="int")
+    assert c.evaluate({"a": 5000}) is True
+    assert c.evaluate({"a": 1999}) is False
+    assert c.evaluate({}) == frozenset({"a"})
+    d = mk(" || ".join(f"ip.in_cidr('10.{i}.0.0/16')" for i in range(200)), ip="ipaddress")
+    assert d.evaluate(d.convert_context({"ip": "10.199.3.4"})) is True
+    assert d.evaluate(d.convert_context({"ip": "11.0.0.1"})) is False
 
 
 def test_positions_through_the_schema_parser() -> None:

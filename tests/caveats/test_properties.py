@@ -13,8 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from rebac.caveats import CaveatEvaluationError
 
 from .helpers import mk
 
@@ -81,7 +84,18 @@ class Cond:
         return f"({self.cond.text()} ? {self.then.text()} : {self.otherwise.text()})"
 
 
-Formula: TypeAlias = Cmp | Lit | Not | BinOp | Cond
+@dataclass(frozen=True)
+class Boom:
+    """``1 / (param - const) > 0``: a run-time error (division by zero) when param == const."""
+
+    param: str
+    const: int
+
+    def text(self) -> str:
+        return f"1 / ({self.param} - {self.const}) > 0"
+
+
+Formula: TypeAlias = Cmp | Lit | Not | BinOp | Cond | Boom
 
 leaves = st.one_of(
     st.builds(
@@ -105,6 +119,8 @@ formulas: st.SearchStrategy[Formula] = st.recursive(
 
 
 def py_eval(f: Formula, env: dict[str, int]) -> bool:
+    if isinstance(f, Boom):
+        raise AssertionError("not used with errors")
     if isinstance(f, Cmp):
         return _OPS[f.op](env[f.param], f.const)
     if isinstance(f, Lit):
@@ -120,6 +136,8 @@ def py_eval(f: Formula, env: dict[str, int]) -> bool:
 
 def kleene(f: Formula, env: dict[str, int]) -> bool | frozenset[str]:
     """CEL's partial evaluation: a bool, or the missing names the result depends on."""
+    if isinstance(f, Boom):
+        raise AssertionError("Boom is only used by four_valued")
     if isinstance(f, Cmp):
         if f.param not in env:
             return frozenset({f.param})
@@ -149,7 +167,7 @@ def kleene(f: Formula, env: dict[str, int]) -> bool | frozenset[str]:
 
 
 def params_of(f: Formula) -> set[str]:
-    if isinstance(f, Cmp):
+    if isinstance(f, Cmp | Boom):
         return {f.param}
     if isinstance(f, Lit):
         return set()
@@ -202,3 +220,68 @@ def test_constant_formulas_fold(f: Formula) -> None:
     result = c.evaluate({})
     expected: Any = kleene(f, {})
     assert result == expected
+
+
+ERR = "error"
+
+
+def four_valued(f: Formula, env: dict[str, int]) -> bool | frozenset[str] | str:
+    """CEL's logic with errors: for && false beats unknown beats error beats true (dually
+    for ||); every other operator is strict (unknown beats error)."""
+    if isinstance(f, Boom):
+        if f.param not in env:
+            return frozenset({f.param})
+        d = env[f.param] - f.const
+        if d == 0:
+            return ERR
+        q = abs(1) // abs(d)
+        return (q if d > 0 else -q) > 0
+    if isinstance(f, Cmp | Lit):
+        return kleene(f, env)
+    if isinstance(f, Not):
+        r = four_valued(f.inner, env)
+        return r if not isinstance(r, bool) else not r
+    if isinstance(f, BinOp):
+        vals = [four_valued(f.left, env), four_valued(f.right, env)]
+        decisive = f.op == "||"
+        if decisive in vals:
+            return decisive
+        unknowns = [v for v in vals if isinstance(v, frozenset)]
+        if unknowns:
+            return frozenset().union(*unknowns)
+        if ERR in vals:
+            return ERR
+        return not decisive
+    c = four_valued(f.cond, env)
+    if not isinstance(c, bool):
+        return c
+    return four_valued(f.then if c else f.otherwise, env)
+
+
+boom_leaves = st.one_of(leaves, st.builds(Boom, st.sampled_from(PARAMS), st.integers(-2, 2)))
+boom_formulas: st.SearchStrategy[Formula] = st.recursive(
+    boom_leaves,
+    lambda sub: st.one_of(
+        st.builds(Not, sub),
+        st.builds(BinOp, st.sampled_from(["&&", "||"]), sub, sub),
+        st.builds(Cond, sub, sub, sub),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(
+    boom_formulas,
+    st.fixed_dictionaries({p: st.integers(-2, 2) for p in PARAMS}),
+    st.sets(st.sampled_from(PARAMS)),
+)
+def test_errors_follow_cel_absorption(f: Formula, full: dict[str, int], missing: set[str]) -> None:
+    c = mk(f.text(), **ALL_INT)
+    env = {k: v for k, v in full.items() if k not in missing}
+    expected = four_valued(f, env)
+    if expected == ERR:
+        with pytest.raises(CaveatEvaluationError):
+            c.evaluate(env)
+    else:
+        assert c.evaluate(env) == expected, f.text()
