@@ -243,7 +243,12 @@ def _difference(a: FoundSubjects, b: FoundSubjects) -> FoundSubjects:
 
 
 def found_subjects(node: ExpandNode, caveated: bool = False) -> FoundSubjects:
-    """Fold a recursive expansion into subjects with their parent relations (zed semantics)."""
+    """Fold a recursive expansion into subjects with their parent relations (zed semantics).
+
+    A node reached through a caveated relationship (``node.caveat``) makes everything below it
+    caveated.
+    """
+    caveated = caveated or node.caveat is not None
     if node.kind == "leaf":
         parent = f"{node.resource}#{node.relation}"
         out: FoundSubjects = {}
@@ -257,28 +262,15 @@ def found_subjects(node: ExpandNode, caveated: bool = False) -> FoundSubjects:
         return out
     if not node.children:
         return {}
-    first = node.children[0]
-    if node.kind == "union":
-        # A relation with subject sets expands to union(leaf, expansion of each subject set);
-        # a caveat on the subject-set relationship applies to everything under it.
-        nested_caveats: dict[tuple[str, str], bool] = {}
-        if first.kind == "leaf" and (first.resource, first.relation) == (
-            node.resource,
-            node.relation,
-        ):
-            for s in first.subjects:
-                if s.subject.relation is not None:
-                    key = (str(ObjectRef(s.subject.type, s.subject.id)), s.subject.relation)
-                    nested_caveats[key] = nested_caveats.get(key, True) and s.caveat is not None
-        acc = found_subjects(first, caveated)
-        for child in node.children[1:]:
-            extra = nested_caveats.get((str(child.resource), child.relation), False)
-            acc = _union(acc, found_subjects(child, caveated or extra))
-        return acc
-    acc = found_subjects(first, caveated)
+    acc = found_subjects(node.children[0], caveated)
     for child in node.children[1:]:
         other = found_subjects(child, caveated)
-        acc = _intersection(acc, other) if node.kind == "intersection" else _difference(acc, other)
+        if node.kind == "union":
+            acc = _union(acc, other)
+        elif node.kind == "intersection":
+            acc = _intersection(acc, other)
+        else:
+            acc = _difference(acc, other)
     return acc
 
 

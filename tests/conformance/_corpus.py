@@ -56,12 +56,6 @@ def load(path: Path) -> Loaded:
     return Loaded(vf, engine)
 
 
-def uses_caveats_or_expiration(path: Path) -> bool:
-    """The only files whose assertion failures may be marked xfail (caveats are in progress)."""
-    text = path.read_text(encoding="utf-8")
-    return "caveat " in text or "with expiration" in text or "[expiration:" in text
-
-
 def members(schema: CompiledSchema, type_name: str) -> list[str]:
     return [m.name for m in schema.definitions[type_name].members]
 

@@ -2,45 +2,24 @@
 
 These are README section 3's required steps. Every assertion is answered twice, by
 ``Engine.check`` and by ``Engine.check_bulk`` (as upstream runs every list through the bulk API),
-and both must give the expected permissionship. All 411 assertions pass without any xfail, so
-none is marked; if one ever needs to be, only files that use caveats or expiration qualify
-(:func:`uses_caveats_or_expiration`), and the mark must be ``strict=True``.
+and both must give the expected permissionship. All 411 assertions pass; none is marked xfail.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rebac.model import CheckItem, CheckResult, Permissionship, RelationshipFilter
 from rebac.validation import load_validation_file, run_validation
-from tests.conformance._corpus import corpus_dir, file_params, load, uses_caveats_or_expiration
+from tests.conformance._corpus import corpus_dir, file_params, load
 
 FILES = file_params("spicedb")
 
-# file name -> reason. Entries are allowed only for caveat/expiration files (see module doc).
-KNOWN_FAILURES: dict[str, str] = {}
 
-
-def _with_known_failures(params: list[Any]) -> list[Any]:
-    out = []
-    for param in params:
-        path = param.values[0]
-        if path is not None and path.name in KNOWN_FAILURES:
-            if not uses_caveats_or_expiration(path):
-                raise AssertionError(f"{path.name} uses no caveat or expiration: it may not xfail")
-            reason = KNOWN_FAILURES[path.name]
-            param = pytest.param(
-                path, id=path.name, marks=pytest.mark.xfail(strict=True, reason=reason)
-            )
-        out.append(param)
-    return out
-
-
-@pytest.mark.parametrize("path", _with_known_failures(FILES))
+@pytest.mark.parametrize("path", FILES)
 def test_every_assertion_holds_via_check_and_bulk_check(path: Path) -> None:
     loaded = load(path)
     vf, engine = loaded.vf, loaded.engine

@@ -29,7 +29,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -47,7 +46,6 @@ from tests.conformance._corpus import (
     reachable_subject_kinds,
     sample,
     subjects,
-    uses_caveats_or_expiration,
 )
 
 FILES = file_params("spicedb")
@@ -218,31 +216,7 @@ def _visited(node: ExpandNode) -> set[SubjectRef]:
     return out
 
 
-# The expansion tree has no place for the caveat of an arrow's tupleset relationship, so a
-# subject reached through a caveated tupleset looks unconditional (see /tmp/evaluator_failures.md,
-# "expand drops tupleset caveats"). Only caveat/expiration files may be listed.
-EXPAND_KNOWN_FAILURES = {
-    "caveatindirectarrow.yaml": "expand drops the caveat of a caveated arrow tupleset",
-    "multibranchcaveatwitharrows.yaml": "expand drops the caveat of a caveated arrow tupleset",
-    "multibranchcaveatwithintersectionarrows.yaml": (
-        "expand drops the caveat of a caveated arrow tupleset"
-    ),
-}
-
-
-def _expand_params() -> list[Any]:
-    out = []
-    for param in FILES:
-        path = param.values[0]
-        if path is not None and path.name in EXPAND_KNOWN_FAILURES:
-            assert uses_caveats_or_expiration(path), f"{path.name} may not be marked xfail"
-            mark = pytest.mark.xfail(strict=True, reason=EXPAND_KNOWN_FAILURES[path.name])
-            param = pytest.param(path, id=path.name, marks=mark)
-        out.append(param)
-    return out
-
-
-@pytest.mark.parametrize("path", _expand_params())
+@pytest.mark.parametrize("path", FILES)
 def test_recursive_expand_agrees_with_check(path: Path) -> None:
     dv = derived(path)
     engine = dv.loaded.engine
