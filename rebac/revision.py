@@ -167,9 +167,7 @@ class TokenCodec:
         body = head + query + pos
         return _b64encode(body + self._mac(body))
 
-    def decode_cursor(
-        self, cursor: str, store_id: str, query: bytes
-    ) -> tuple[int, Position]:
+    def decode_cursor(self, cursor: str, store_id: str, query: bytes) -> tuple[int, Position]:
         """``(revision, position)``; :class:`InvalidCursor` if it is not this query's cursor."""
         body = self._open(cursor, CURSOR_VERSION, "cursor", InvalidCursor)
         if len(body) < _HEAD.size + _QUERY_LEN:

@@ -63,9 +63,14 @@ def row_of(rel: Relationship) -> Row:
         s.id,
         s.relation or "",
         rel.caveat_name,
-        None if ctx is None else canonical_json(ctx, f"caveat context of '{rel}'"),
+        None if ctx is None else canonical_json(ctx, f"caveat context of {_name(rel)}"),
         None if rel.expires_at is None else to_micros(rel.expires_at),
     )
+
+
+def _name(rel: Relationship) -> str:
+    # Not str(rel): that serialises the very context that may be unserialisable.
+    return f"'{rel.resource}#{rel.relation}@{rel.subject}'"
 
 
 def key_of(rel: Relationship) -> Key:

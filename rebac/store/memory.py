@@ -435,4 +435,3 @@ def _change_set(t: _Txn) -> ChangeSet:
         t.schema_changed,
         None if t.metadata is None else json.loads(t.metadata),
     )
-
