@@ -28,6 +28,7 @@ Hierarchy::
     │   └── RevisionExpired      a revision older than the GC window (OutOfRange)
     ├── MaximumDepthExceeded     evaluation went deeper than the configured limit
     ├── CycleDetected            the answer depends on a cycle in the data
+    ├── CaveatEvaluationError    a caveat expression failed at run time
     └── ValidationFileError      a validation file cannot be loaded
 """
 
@@ -140,6 +141,18 @@ class CycleDetected(RebacError):
     def __init__(self, cycle: tuple[str, ...]):
         self.cycle = cycle
         super().__init__("the answer depends on a cycle: " + " -> ".join(cycle))
+
+
+class CaveatEvaluationError(RebacError):
+    """A caveat expression failed at run time (e.g. a missing map key, division by zero) and
+    the failure was not absorbed by ``&&`` / ``||``."""
+
+    reason = "ERROR_REASON_CAVEAT_EVALUATION_ERROR"
+
+    def __init__(self, caveat: str, message: str):
+        self.caveat = caveat
+        self.message = message
+        super().__init__(f"caveat '{caveat}': evaluation error: {message}")
 
 
 class ValidationFileError(RebacError):

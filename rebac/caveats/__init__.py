@@ -25,7 +25,8 @@ parameters have the CEL type ``int`` and the expression must be statically ``boo
 
 from __future__ import annotations
 
+from rebac.errors import CaveatEvaluationError
+
 from .caveat import CompiledCaveat, compile_caveat
-from .errors import CaveatEvaluationError
 
 __all__ = ["CaveatEvaluationError", "CompiledCaveat", "compile_caveat"]

@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from rebac.errors import InvalidCaveatContext, SchemaError
+from rebac.errors import CaveatEvaluationError, InvalidCaveatContext, SchemaError
 from rebac.schema.ast import Caveat, CaveatType, Position
 
 from . import runtime as rt
 from .compiler import BOOL, CheckError, Compiler, Fn, from_declared, type_str
 from .context import ConversionError, Converter, conversion_message, converter_for
-from .errors import CaveatEvaluationError
 from .parser import CelSyntaxError, parse
 
 __all__ = ["CompiledCaveat", "compile_caveat"]
@@ -76,7 +75,7 @@ class CompiledCaveat:
         """True / False, or the names of the missing parameters the result depends on.
 
         ``context`` holds converted values (see :meth:`convert_context`), already merged.
-        Raises :class:`~rebac.caveats.errors.CaveatEvaluationError` when the expression fails
+        Raises :class:`~rebac.errors.CaveatEvaluationError` when the expression fails
         at run time and the failure is not absorbed by ``&&`` / ``||``.
         """
         try:
