@@ -29,6 +29,7 @@ Hierarchy::
     ├── MaximumDepthExceeded     evaluation went deeper than the configured limit
     ├── CycleDetected            the answer depends on a cycle in the data
     ├── CaveatEvaluationError    a caveat expression failed at run time
+    ├── SchemaInUse              a schema change would orphan stored relationships
     └── ValidationFileError      a validation file cannot be loaded
 """
 
@@ -153,6 +154,12 @@ class CaveatEvaluationError(RebacError):
         self.caveat = caveat
         self.message = message
         super().__init__(f"caveat '{caveat}': evaluation error: {message}")
+
+
+class SchemaInUse(RebacError):
+    """A schema change refused because stored relationships still use what it removes."""
+
+    reason = "ERROR_REASON_SCHEMA_TYPE_ERROR"
 
 
 class ValidationFileError(RebacError):

@@ -227,6 +227,7 @@ class CheckResult:
 
     permissionship: Permissionship
     missing_context: tuple[str, ...] = ()
+    revision: int = 0  # the store revision the answer was computed at
 
     @property
     def allowed(self) -> bool:

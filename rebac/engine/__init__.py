@@ -2,5 +2,6 @@
 
 from rebac.engine.engine import Engine
 from rebac.engine.expand import ExpandedSubject, ExpandNode
+from rebac.engine.snapshot import Snapshot
 
-__all__ = ["Engine", "ExpandNode", "ExpandedSubject"]
+__all__ = ["Engine", "ExpandNode", "ExpandedSubject", "Snapshot"]

@@ -178,7 +178,7 @@ def populate(
                 )
             seen[key] = (vf.name, item.line)
             pending.append((vf, item))
-    size = batch_size or getattr(engine, "max_updates", DEFAULT_BATCH_SIZE) or DEFAULT_BATCH_SIZE
+    size = batch_size or engine.max_updates or DEFAULT_BATCH_SIZE
     for start in range(0, len(pending), size):
         _write_batch(engine, pending[start : start + size])
     return len(pending)

@@ -24,6 +24,7 @@ from rebac.errors import (
     MaximumDepthExceeded,
     NotFound,
     PreconditionFailed,
+    SchemaInUse,
     UnknownDefinition,
     UnknownRelation,
 )
@@ -158,15 +159,15 @@ def test_preconditions_gate_the_whole_write(engine: Engine) -> None:
 
 def test_update_limit_names_the_limit() -> None:
     e = Engine(SCHEMA, max_updates=2)
-    with pytest.raises(LimitExceeded, match="limit 2"):
+    with pytest.raises(LimitExceeded, match="max_updates 2"):
         e.touch(*(f"document:d{i}#owner@user:u" for i in range(3)))
 
 
 def test_delete_by_filter_returns_the_count(engine: Engine) -> None:
-    n = engine.delete_relationships(
+    result = engine.delete_relationships(
         RelationshipFilter(resource_type="group", subject=SubjectFilter("user"))
     )
-    assert n == 2
+    assert (result.deleted, result.complete) == (2, True)
     assert not engine.check("document:d1", "view", "user:alice").allowed
 
 
@@ -181,7 +182,7 @@ def test_no_schema_is_not_found() -> None:
 
 
 def test_schema_change_that_orphans_relationships_is_refused(engine: Engine) -> None:
-    with pytest.raises(InvalidRequest, match="still stored"):
+    with pytest.raises(SchemaInUse, match="cannot remove definition 'group': relationship 'group:"):
         engine.write_schema("definition user {}")
     assert engine.check("document:d1", "view", "user:alice").allowed
 
@@ -253,3 +254,16 @@ def test_cycle_through_an_exclusion_is_reported_with_the_cycle() -> None:
     e.touch("team:a#direct@user:u", "team:a#blocked@team:b#member", "team:b#direct@team:a#member")
     with pytest.raises(CycleDetected, match="team:a#member"):
         e.check("team:a", "member", "user:u")
+
+
+def test_removing_an_allowed_subject_type_in_use_is_refused(engine: Engine) -> None:
+    with pytest.raises(SchemaInUse, match="'group#member' from relation 'folder#viewer'"):
+        engine.write_schema(
+            SCHEMA.replace(
+                "relation viewer: user | group#member\n    permission view = viewer + parent",
+                "relation viewer: user\n    permission view = viewer + parent",
+            )
+        )
+    removable = SCHEMA.replace("relation banned: user | group#member", "relation banned: user")
+    engine.write_schema(removable)  # nothing uses banned@group#member: accepted
+    assert "relation banned: user\n" in engine.schema.text()

@@ -1,0 +1,316 @@
+"""Queries at one revision: check, bulk check, expand, lookups.
+
+A :class:`Snapshot` is what one request evaluates against: a revision, the relationship index
+and the evaluation plan in force at that revision. It is obtained from
+:meth:`rebac.engine.Engine.snapshot` with a consistency mode, and reports the revision it
+answered at (``revision``, and ``token`` for clients).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rebac.engine.check import Checker
+from rebac.engine.expand import Expander, ExpandNode
+from rebac.engine.index import RelationshipIndex
+from rebac.engine.lookup import SubjectsWalker, candidate_resources, missing_of
+from rebac.engine.plan import Plan
+from rebac.engine.rules import (
+    validate_check_target,
+    validate_resource_ids,
+    validate_subject,
+)
+from rebac.engine.values import Conditional, Value
+from rebac.errors import NotFound, RebacError, UnknownDefinition
+from rebac.model import (
+    CheckItem,
+    CheckResult,
+    LookupResult,
+    ObjectRef,
+    Permissionship,
+    SubjectRef,
+)
+
+if TYPE_CHECKING:
+    from rebac.engine.engine import Engine
+
+
+class State:
+    """An immutable-by-convention triple: what the index looks like at ``revision``."""
+
+    __slots__ = ("index", "plan", "revision")
+
+    def __init__(self, index: RelationshipIndex, plan: Plan | None, revision: int):
+        self.index = index
+        self.plan = plan
+        self.revision = revision
+
+
+# Parsed references by their text. Services ask about the same objects over and over; a dict
+# lookup is much cheaper than a regular expression. Bounded by clearing (no LRU bookkeeping).
+_REF_CACHE_LIMIT = 65_536
+_object_cache: dict[str, ObjectRef] = {}
+_subject_cache: dict[str, SubjectRef] = {}
+
+
+def as_object(value: ObjectRef | str) -> ObjectRef:
+    if isinstance(value, ObjectRef):
+        return value
+    ref = _object_cache.get(value)
+    if ref is None:
+        ref = ObjectRef.parse(value)
+        if len(_object_cache) >= _REF_CACHE_LIMIT:
+            _object_cache.clear()
+        _object_cache[value] = ref
+    return ref
+
+
+def as_subject(value: SubjectRef | str) -> SubjectRef:
+    if isinstance(value, SubjectRef):
+        return value
+    ref = _subject_cache.get(value)
+    if ref is None:
+        ref = SubjectRef.parse(value)
+        if len(_subject_cache) >= _REF_CACHE_LIMIT:
+            _subject_cache.clear()
+        _subject_cache[value] = ref
+    return ref
+
+
+def _result(value: Value, revision: int) -> CheckResult:
+    if value is True:
+        return CheckResult(Permissionship.HAS_PERMISSION, (), revision)
+    if value is False:
+        return CheckResult(Permissionship.NO_PERMISSION, (), revision)
+    assert isinstance(value, Conditional)
+    return CheckResult(
+        Permissionship.CONDITIONAL_PERMISSION, tuple(sorted(value.missing)), revision
+    )
+
+
+def _lookup_result(sid: str, value: Value) -> LookupResult:
+    if value is True:
+        return LookupResult(sid)
+    return LookupResult(sid, Permissionship.CONDITIONAL_PERMISSION, missing_of(value))
+
+
+class Snapshot:
+    """Evaluates queries at one revision of one store; one per request.
+
+    The engine's head index is updated in place by writes. A snapshot taken from it follows it
+    forward (and reports, in ``revision``, the revision its last query actually used) unless
+    it is *pinned* (``at_exact_snapshot``): then a moved head is replaced by a rebuilt state
+    at exactly the pinned revision.
+    """
+
+    __slots__ = ("_engine", "_pinned", "_revision", "_state")
+
+    def __init__(self, engine: Engine, state: State, *, pinned: bool = False):
+        self._engine = engine
+        self._state = state
+        self._revision = state.revision
+        self._pinned = pinned
+
+    @property
+    def revision(self) -> int:
+        """The revision the last query was answered at (before any: the one taken)."""
+        return self._revision
+
+    @property
+    def token(self) -> str:
+        """The consistency token of :attr:`revision`."""
+        return self._engine.token_for(self._revision)
+
+    def _use(self) -> State:
+        """The state to evaluate on; call with the engine lock held."""
+        state = self._state
+        if state.revision != self._revision:
+            if self._pinned:
+                state = self._state = self._engine.old_state(self._revision)
+            else:
+                self._revision = state.revision
+        return state
+
+    @staticmethod
+    def _plan(state: State) -> Plan:
+        plan = state.plan
+        if plan is None:
+            raise NotFound("no schema has been written")
+        return plan
+
+    def _checker(
+        self, state: State, plan: Plan, s: SubjectRef, context: Mapping[str, Any] | None
+    ) -> Checker:
+        e = self._engine
+        return Checker(
+            plan,
+            state.index,
+            s.type,
+            s.id,
+            s.relation,
+            now=e.clock(),
+            max_depth=e.max_depth,
+            context=context,
+        )
+
+    # -- check ------------------------------------------------------------------------------------
+
+    def check(
+        self,
+        resource: ObjectRef | str,
+        permission: str,
+        subject: SubjectRef | str,
+        context: Mapping[str, Any] | None = None,
+    ) -> CheckResult:
+        """Does ``subject`` have ``permission`` on ``resource``?"""
+        r, s = as_object(resource), as_subject(subject)
+        with self._engine.lock:
+            state = self._use()
+            plan = self._plan(state)
+            _validate_query(plan, r, permission, s, resource, subject)
+            value = self._checker(state, plan, s, context).check(r.type, r.id, permission)
+        return _result(value, self._revision)
+
+    def check_bulk(self, items: Sequence[CheckItem]) -> list[CheckResult | RebacError]:
+        """Each item answered on its own (its own context); errors are per item, in order."""
+        results: list[CheckResult | RebacError] = []
+        for item in items:
+            try:
+                results.append(
+                    self.check(item.resource, item.permission, item.subject, item.context)
+                )
+            except RebacError as exc:
+                results.append(exc)
+        return results
+
+    # -- expand -----------------------------------------------------------------------------------
+
+    def expand(
+        self, resource: ObjectRef | str, permission: str, *, recursive: bool = False
+    ) -> ExpandNode:
+        r = as_object(resource)
+        e = self._engine
+        with e.lock:
+            state = self._use()
+            plan = self._plan(state)
+            validate_check_target(plan.schema, r.type, permission)
+            expander = Expander(
+                plan, state.index, now=e.clock(), max_depth=e.max_depth, recursive=recursive
+            )
+            return expander.expand(r.type, r.id, permission)
+
+    # -- lookups ----------------------------------------------------------------------------------
+
+    def lookup_resources(
+        self,
+        resource_type: str,
+        permission: str,
+        subject: SubjectRef | str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> list[LookupResult]:
+        """``resource_type`` ids on which ``subject`` has ``permission``, sorted by id.
+
+        ``after`` (an id) and ``limit`` page through the result; only the page's candidates are
+        decided, so a small page is cheap.
+        """
+        s = as_subject(subject)
+        with self._engine.lock:
+            state = self._use()
+            plan = self._plan(state)
+            validate_check_target(plan.schema, resource_type, permission)
+            validate_subject(plan.schema, s)
+            checker = self._checker(state, plan, s, context)
+            candidates = sorted(
+                candidate_resources(
+                    plan,
+                    state.index,
+                    resource_type,
+                    permission,
+                    (s.type, s.id, s.relation),
+                    checker.now,
+                )
+            )
+            out: list[LookupResult] = []
+            for rid in candidates:
+                if after is not None and rid <= after:
+                    continue
+                v = checker.check(resource_type, rid, permission)
+                if v is not False:
+                    out.append(_lookup_result(rid, v))
+                    if limit is not None and len(out) >= limit:
+                        break
+            return out
+
+    def lookup_subjects(
+        self,
+        resource: ObjectRef | str,
+        permission: str,
+        subject_type: str,
+        subject_relation: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        *,
+        include_wildcards: bool = True,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> list[LookupResult]:
+        """Subjects of ``subject_type`` with ``permission`` on ``resource``, sorted by id.
+
+        A wildcard comes back as id ``*`` (sorted first) with the subjects it does not cover in
+        ``excluded``. ``after``/``limit`` page through the result.
+        """
+        r = as_object(resource)
+        if subject_relation == "...":
+            subject_relation = None
+        e = self._engine
+        with e.lock:
+            state = self._use()
+            plan = self._plan(state)
+            validate_check_target(plan.schema, r.type, permission)
+            if subject_type not in plan.schema.definitions:
+                raise UnknownDefinition(f"object definition '{subject_type}' not found")
+            walker = SubjectsWalker(
+                plan,
+                state.index,
+                subject_type,
+                subject_relation,
+                now=e.clock(),
+                max_depth=e.max_depth,
+                context=context,
+            )
+            found = walker.subjects(r.type, r.id, permission)
+        out: list[LookupResult] = []
+        if include_wildcards and found.wildcard is not False:
+            excluded = tuple(_lookup_result(sid, v) for sid, v in sorted(found.excluded.items()))
+            wild = _lookup_result("*", found.wildcard)
+            out.append(LookupResult("*", wild.permissionship, wild.missing_context, excluded))
+        out.extend(_lookup_result(sid, v) for sid, v in sorted(found.concrete.items()))
+        if after is not None:
+            out = [x for x in out if x.id > after]
+        return out if limit is None else out[:limit]
+
+
+def _validate_query(
+    plan: Plan,
+    r: ObjectRef,
+    permission: str,
+    s: SubjectRef,
+    raw_resource: object,
+    raw_subject: object,
+) -> None:
+    """Validate a check's inputs, cheaply in the common case (all names known)."""
+    evaluators = plan.evaluators
+    if (r.type, permission) not in evaluators:
+        validate_check_target(plan.schema, r.type, permission)
+    if (
+        s.id == "*"
+        or s.type not in plan.schema.definitions
+        or (s.relation is not None and (s.type, s.relation) not in evaluators)
+        or not isinstance(raw_subject, str)
+    ):
+        validate_subject(plan.schema, s)
+    if not isinstance(raw_resource, str):
+        validate_resource_ids(r)
