@@ -19,7 +19,7 @@ from typing import Any
 
 from rebac.engine.check import CaveatContext
 from rebac.engine.index import RelationshipIndex
-from rebac.engine.plan import PermissionInfo, Plan
+from rebac.engine.plan import Member, PermissionInfo, Plan
 from rebac.engine.subjectset import SubjectSet
 from rebac.engine.values import Conditional, Value
 from rebac.errors import CycleDetected, MaximumDepthExceeded
@@ -27,6 +27,7 @@ from rebac.model import WILDCARD
 from rebac.schema import ast
 
 NodeKey = tuple[str, str, str | None]
+_BIG = 1 << 30
 
 
 def candidate_resources(
@@ -82,7 +83,15 @@ def candidate_resources(
 
 
 class SubjectsWalker:
-    """Computes the subjects of one type (and optional relation) for resources."""
+    """Computes the subjects of one type (and optional relation) for resources.
+
+    Cycles in the data are solved as a least fixpoint, per strongly connected component: a
+    subproblem met again while in progress contributes what is known of it so far (nothing, at
+    first), results inside the component stay provisional, and the component's root is
+    re-evaluated until no provisional result changes. Every operator but exclusion is
+    monotone, so this converges to the exact answer; a cycle through an exclusion's subtracted
+    side has none and raises :class:`~rebac.errors.CycleDetected`.
+    """
 
     def __init__(
         self,
@@ -104,7 +113,11 @@ class SubjectsWalker:
         self.memo: dict[tuple[str, str, str], SubjectSet] = {}
         self.onstack: dict[tuple[str, str, str], int] = {}
         self.stack: list[tuple[str, str, str]] = []
-        self.low = 1 << 30
+        self.low = _BIG
+        # Provisional results inside an unfinished component: key -> (set, low, iteration).
+        self.prov: dict[tuple[str, str, str], tuple[SubjectSet, int, int]] = {}
+        self.iteration = 0
+        self.changed = False
 
     def subjects(self, rtype: str, rid: str, rel: str) -> SubjectSet:
         key = (rtype, rid, rel)
@@ -112,9 +125,13 @@ class SubjectsWalker:
         if hit is not None:
             return hit
         idx = self.onstack.get(key)
-        if idx is not None:
+        prov = self.prov.get(key)
+        if idx is not None:  # in progress: what is known so far
             self.low = min(self.low, idx)
-            return SubjectSet()
+            return prov[0] if prov is not None else SubjectSet()
+        if prov is not None and prov[2] == self.iteration:
+            self.low = min(self.low, prov[1])
+            return prov[0]
         member = self.plan.members.get((rtype, rel))
         if member is None:
             return SubjectSet()
@@ -123,9 +140,35 @@ class SubjectsWalker:
             raise MaximumDepthExceeded(
                 self.max_depth, tuple(f"{t}:{i}#{r}" for t, i, r in [*self.stack, key])
             )
-        saved = self.low
-        self.low = 1 << 30
-        self.onstack[key] = depth
+        saved_low, saved_changed = self.low, self.changed
+        while True:
+            self.low = _BIG
+            self.changed = False
+            result = self._evaluate(member, key)
+            node_low = self.low
+            if node_low < depth:  # inside a component whose root is above: provisional
+                previous = self.prov.get(key)
+                changed = previous is None or not previous[0].same(result)
+                self.prov[key] = (result, node_low, self.iteration)
+                self.changed = saved_changed or self.changed or changed
+                self.low = min(saved_low, node_low)
+                return result
+            previous = self.prov.get(key)
+            if previous is None and not self.changed:
+                break  # no cycle through this node
+            if previous is not None and previous[0].same(result) and not self.changed:
+                break  # the component is stable: its provisional results are final
+            self.prov[key] = (result, depth, self.iteration)
+            self.iteration += 1
+        for k in [k for k, p in self.prov.items() if p[1] >= depth]:
+            self.memo[k] = self.prov.pop(k)[0]
+        self.memo[key] = result
+        self.low, self.changed = saved_low, saved_changed
+        return result
+
+    def _evaluate(self, member: Member, key: tuple[str, str, str]) -> SubjectSet:
+        rtype, rid, rel = key
+        self.onstack[key] = len(self.stack)
         self.stack.append(key)
         try:
             if isinstance(member, PermissionInfo):
@@ -138,12 +181,6 @@ class SubjectsWalker:
         if (rtype, rel) == self.want:
             result = result.copy()
             result.add_concrete(rid, True)
-        node_low = self.low
-        if node_low >= depth:
-            self.memo[key] = result
-            self.low = saved
-        else:
-            self.low = min(saved, node_low)
         return result
 
     def _direct(self, rtype: str, rid: str, rel: str) -> SubjectSet:
@@ -193,7 +230,7 @@ class SubjectsWalker:
             if base.is_empty():
                 return base
             saved = self.low
-            self.low = 1 << 30
+            self.low = _BIG
             sub = self._expr(expr.subtract, rtype, rid)
             sub_low = self.low
             self.low = min(saved, sub_low)

@@ -13,7 +13,7 @@ already evaluated against the request context into :mod:`rebac.engine.values` (`
 
 from __future__ import annotations
 
-from rebac.engine.values import Value, v_and, v_not, v_or
+from rebac.engine.values import Conditional, Value, v_and, v_not, v_or
 
 
 def _put(d: dict[str, Value], key: str, value: Value) -> None:
@@ -37,6 +37,14 @@ class SubjectSet:
         out.wildcard = self.wildcard
         out.excluded = dict(self.excluded)
         return out
+
+    def same(self, other: SubjectSet) -> bool:
+        """Equal membership (the fixpoint iteration's convergence test)."""
+        return (
+            _same_values(self.concrete, other.concrete)
+            and _same_value(self.wildcard, other.wildcard)
+            and _same_values(self.excluded, other.excluded)
+        )
 
     def is_empty(self) -> bool:
         return not self.concrete and self.wildcard is False
@@ -151,3 +159,15 @@ def _concrete_and_wildcard(sid: str, cond: Value, other: SubjectSet) -> Value:
         return False
     x = other.excluded.get(sid, False)
     return v_and(cond, v_and(other.wildcard, v_not(x)))
+
+
+def _same_value(a: Value, b: Value) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, Conditional) and isinstance(b, Conditional):
+        return a.missing == b.missing
+    return False
+
+
+def _same_values(a: dict[str, Value], b: dict[str, Value]) -> bool:
+    return a.keys() == b.keys() and all(_same_value(v, b[k]) for k, v in a.items())
