@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ from rebac.model import (
     SubjectRef,
 )
 from rebac.revision import Consistency, ConsistencyMode
-from rebac.store import DeleteResult, MemoryStore, Store, StoreConfig, StoreReader
+from rebac.store import DeleteResult, ImportResult, MemoryStore, Store, StoreConfig, StoreReader
 
 if TYPE_CHECKING:
     from rebac.caveats import CompiledCaveat
@@ -355,6 +355,21 @@ class Engine:
             preconditions=preconditions,
             metadata=metadata,
         )
+        self.catch_up(result.revision)
+        return result
+
+    def import_relationships(self, batches: Iterable[Iterable[Relationship | str]]) -> ImportResult:
+        """Create every relationship in one transaction (fails if any exists), validated
+        against the schema as it streams in; returns the revision and the count."""
+        plan = self._current_plan()
+
+        def validated(batch: Iterable[Relationship | str]) -> list[Relationship]:
+            out = [_rel(r) for r in batch]
+            for rel in out:
+                validate_relationship(plan.schema, plan.caveats, rel)
+            return out
+
+        result = self.store.import_relationships(self.store_id, map(validated, batches))
         self.catch_up(result.revision)
         return result
 

@@ -267,3 +267,17 @@ def test_removing_an_allowed_subject_type_in_use_is_refused(engine: Engine) -> N
     removable = SCHEMA.replace("relation banned: user | group#member", "relation banned: user")
     engine.write_schema(removable)  # nothing uses banned@group#member: accepted
     assert "relation banned: user\n" in engine.schema.text()
+
+
+def test_import_validates_against_the_schema_and_is_atomic(engine: Engine) -> None:
+    result = engine.import_relationships(
+        [["document:i1#owner@user:a", "document:i2#owner@user:b"], ["document:i3#owner@user:c"]]
+    )
+    assert result.loaded == 3
+    assert engine.check("document:i3", "edit", "user:c").allowed
+    with pytest.raises(InvalidSubjectType):
+        engine.import_relationships([["document:i4#owner@user:d", "document:i5#owner@group:x"]])
+    assert not engine.check("document:i4", "edit", "user:d").allowed
+    with pytest.raises(AlreadyExists):
+        engine.import_relationships([["document:i6#owner@user:e", "document:i1#owner@user:a"]])
+    assert not engine.check("document:i6", "edit", "user:e").allowed
