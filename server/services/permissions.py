@@ -1,0 +1,208 @@
+"""PermissionService: check, bulk check, expand, and the two paged lookups.
+
+Every query runs at one revision. Work that can be large is done under the engine's lock in
+bounded steps (bulk-check items, lookup chunks), checking the call's budget between steps, so
+an expired deadline or a cancelled call stops evaluation; results are then streamed without
+the lock, so a slow reader never holds up writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import grpc
+
+from rebac.api.v1 import permission_service_pb2 as pb
+from rebac.api.v1 import permission_service_pb2_grpc as pb_grpc
+from rebac.errors import RebacError
+from rebac.model import LookupResult
+from server import convert as cv
+from server.calls import Budget
+from server.errors import TooManyChecks, describe
+from server.services.base import Deps, Query, canonical_context
+
+#: LookupResources decides candidates in chunks growing by this factor, up to the maximum:
+#: few chunks for a big result, yet a deadline is noticed soon after it passes.
+FIRST_CHUNK = 64
+CHUNK_GROWTH = 4
+MAX_CHUNK = 16_384
+
+
+class PermissionServicer(pb_grpc.PermissionServiceServicer):
+    def __init__(self, deps: Deps):
+        self.deps = deps
+
+    def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
+        resource = cv.object_in(request.resource, "resource")
+        permission = cv.relation_in(request.permission, "permission")
+        subject = cv.subject_in(request.subject, "subject")
+        ctx = cv.context_in(request.context, request.HasField("context"))
+        consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
+        engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
+        snapshot = engine.snapshot(consistency)
+        result = snapshot.check(resource, permission, subject, ctx)
+        return pb.CheckResponse(
+            checked_at=cv.token_out(snapshot.token),
+            permissionship=cv.permissionship_out(result.permissionship),
+            partial_caveat_info=cv.caveat_info_out(result.missing_context),
+        )
+
+    def CheckBulk(
+        self, request: pb.CheckBulkRequest, context: grpc.ServicerContext
+    ) -> pb.CheckBulkResponse:
+        limit = self.deps.settings.max_bulk_check_items
+        if len(request.items) > limit:
+            raise TooManyChecks(
+                f"items: {len(request.items)} checks in one request, more than the maximum "
+                f"of {limit}"
+            )
+        items = [cv.check_item_in(item, f"items[{i}]") for i, item in enumerate(request.items)]
+        consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
+        engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
+        budget = self.deps.control.budget(context)
+        pairs: list[pb.CheckBulkResponsePair] = []
+        # Held across items so that the head cannot move: every item sees one revision.
+        with engine.lock:
+            snapshot = engine.snapshot(consistency)
+            for raw, item in zip(request.items, items, strict=True):
+                budget.check()
+                pair = pb.CheckBulkResponsePair(request=raw)
+                try:
+                    r = snapshot.check(item.resource, item.permission, item.subject, item.context)
+                except RebacError as exc:
+                    pair.error.CopyFrom(cv.item_error_out(describe(exc)))
+                else:
+                    pair.item.permissionship = cv.permissionship_out(r.permissionship)
+                    info = cv.caveat_info_out(r.missing_context)
+                    if info is not None:
+                        pair.item.partial_caveat_info.CopyFrom(info)
+                pairs.append(pair)
+            token = snapshot.token
+        return pb.CheckBulkResponse(checked_at=cv.token_out(token), pairs=pairs)
+
+    def Expand(self, request: pb.ExpandRequest, context: grpc.ServicerContext) -> pb.ExpandResponse:
+        resource = cv.object_in(request.resource, "resource")
+        permission = cv.relation_in(request.permission, "permission")
+        consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
+        engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
+        snapshot = engine.snapshot(consistency)
+        tree = snapshot.expand(resource, permission, recursive=request.recursive)
+        return pb.ExpandResponse(
+            expanded_at=cv.token_out(snapshot.token), tree_root=cv.expand_out(tree)
+        )
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def LookupResources(
+        self, request: pb.LookupResourcesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.LookupResourcesResponse]:
+        rtype = cv.type_name_in(request.resource_object_type, "resource_object_type")
+        permission = cv.relation_in(request.permission, "permission")
+        subject = cv.subject_in(request.subject, "subject")
+        ctx = cv.context_in(request.context, request.HasField("context"))
+        limit = cv.limit_in(
+            request.optional_limit, "optional_limit", self.deps.settings.max_page_size
+        )
+        consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
+        cursor = request.optional_cursor.token if request.HasField("optional_cursor") else None
+        engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
+        query = Query(
+            engine, "LookupResources", rtype, permission, str(subject), canonical_context(ctx)
+        )
+        with self.deps.control.stream(context) as budget:
+            with engine.lock:
+                snapshot, position = query.snapshot(consistency, cursor)
+                after = position[0] if position else None
+                found, complete = _decide_in_chunks(
+                    budget,
+                    limit,
+                    lambda n, a: snapshot.lookup_resources(
+                        rtype, permission, subject, ctx, limit=n, after=a
+                    ),
+                    after,
+                )
+                revision, token = snapshot.revision, snapshot.token
+            last: str | None = None
+            for r in found:
+                budget.check()
+                last = query.cursor(revision, (r.id,))
+                yield cv.looked_up_resource_out(r, last)
+            yield pb.LookupResourcesResponse(end=cv.lookup_end_out(token, complete, last))
+
+    def LookupSubjects(
+        self, request: pb.LookupSubjectsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.LookupSubjectsResponse]:
+        resource = cv.object_in(request.resource, "resource")
+        permission = cv.relation_in(request.permission, "permission")
+        stype = cv.type_name_in(request.subject_object_type, "subject_object_type")
+        srel = cv.optional_relation_in(
+            request.optional_subject_relation, "optional_subject_relation"
+        )
+        ctx = cv.context_in(request.context, request.HasField("context"))
+        limit = cv.limit_in(
+            request.optional_limit, "optional_limit", self.deps.settings.max_page_size
+        )
+        wildcards = (
+            request.wildcard_option != pb.LookupSubjectsRequest.WILDCARD_OPTION_EXCLUDE_WILDCARDS
+        )
+        consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
+        cursor = request.optional_cursor.token if request.HasField("optional_cursor") else None
+        engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
+        query = Query(
+            engine,
+            "LookupSubjects",
+            str(resource),
+            permission,
+            stype,
+            srel,
+            canonical_context(ctx),
+            wildcards,
+        )
+        with self.deps.control.stream(context) as budget:
+            with engine.lock:
+                snapshot, position = query.snapshot(consistency, cursor)
+                budget.check()
+                found = snapshot.lookup_subjects(
+                    resource,
+                    permission,
+                    stype,
+                    srel,
+                    ctx,
+                    include_wildcards=wildcards,
+                    limit=None if limit is None else limit + 1,
+                    after=position[0] if position else None,
+                )
+                revision, token = snapshot.revision, snapshot.token
+            complete = limit is None or len(found) <= limit
+            last: str | None = None
+            for r in found[:limit]:
+                budget.check()
+                last = query.cursor(revision, (r.id,))
+                yield cv.looked_up_subject_out(r, last)
+            yield pb.LookupSubjectsResponse(end=cv.lookup_end_out(token, complete, last))
+
+
+def _decide_in_chunks(
+    budget: Budget,
+    limit: int | None,
+    page: Callable[[int, str | None], list[LookupResult]],
+    after: str | None,
+) -> tuple[list[LookupResult], bool]:
+    """Up to ``limit`` results (all when None) and whether nothing follows them.
+
+    ``page(n, after)`` returns at most ``n`` results after the id ``after``. One result more
+    than the limit is asked for, so ``complete`` is known without another call.
+    """
+    found: list[LookupResult] = []
+    chunk = FIRST_CHUNK
+    while True:
+        budget.check()
+        want = chunk if limit is None else min(chunk, limit + 1 - len(found))
+        got = page(want, after)
+        found.extend(got)
+        if len(got) < want:
+            return found[:limit] if limit is not None else found, True
+        if limit is not None and len(found) > limit:
+            return found[:limit], False
+        after = got[-1].id
+        chunk = min(chunk * CHUNK_GROWTH, MAX_CHUNK)
