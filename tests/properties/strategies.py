@@ -159,7 +159,7 @@ def _has_self(expr: ast.Expr) -> bool:
 
 @st.composite
 def relationships(
-    draw: st.DrawFn, schema: ast.Schema, max_size: int = 20
+    draw: st.DrawFn, schema: ast.Schema, max_size: int = 20, ids: tuple[str, ...] = IDS
 ) -> tuple[Relationship, ...]:
     slots: list[tuple[str, str, ast.AllowedType]] = [
         (d.name, m.name, a)
@@ -186,13 +186,13 @@ def relationships(
     rings = [(t, rel, a) for t, rel, a in slots if a.type == t and not a.wildcard]
     if rings and draw(st.booleans()):
         t, rel, a = draw(st.sampled_from(rings))
-        ring = draw(st.permutations(IDS))[: draw(st.integers(1, len(IDS)))]
+        ring = draw(st.permutations(ids))[: draw(st.integers(1, len(ids)))]
         for i, rid in enumerate(ring):
             put(t, rel, rid, a, ring[(i + 1) % len(ring)])
     return tuple(out.values())
 
 
 @st.composite
-def cases(draw: st.DrawFn, max_relationships: int = 20) -> Case:
+def cases(draw: st.DrawFn, max_relationships: int = 20, ids: tuple[str, ...] = IDS) -> Case:
     schema = draw(schemas())
-    return Case(schema, draw(relationships(schema, max_relationships)))
+    return Case(schema, draw(relationships(schema, max_relationships, ids)))

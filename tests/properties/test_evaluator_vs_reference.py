@@ -175,6 +175,22 @@ def lookup_resources_all(case: Case) -> None:
                     fails.add(f"{what}: answered although {a[1]} is undefined: {ids}")
                 elif (a[1] in ids) != want:
                     fails.add(f"{what}: {a[1]} {'missing' if want else 'wrongly returned'}")
+            # Paging one result at a time decides the candidates in a different order, each page
+            # with a fresh checker: the pages must add up to the same answer.
+            pages: list[str] = []
+            with fails.guarded(f"{what} (paged)", atoms) as ok:
+                while True:
+                    after = pages[-1] if pages else None
+                    page = engine.snapshot().lookup_resources(
+                        t, name, subject_ref(subj), limit=1, after=after
+                    )
+                    if not page:
+                        break
+                    pages.append(page[0].id)
+                    if len(pages) > len(ref.ids[t]):
+                        break
+            if ok[0] and pages != ids:
+                fails.add(f"{what}: paged with limit=1 {pages}, in one call {ids}")
     fails.check()
 
 
