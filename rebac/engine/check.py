@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.index import EMPTY_NODE, Edge, RelationshipIndex
+from rebac.engine.index import EMPTY_NODE, Edge, IndexView
 from rebac.engine.plan import Plan, RelationInfo
 from rebac.engine.values import Conditional, Cyclic, Value, caveat_value, v_and, v_not, v_or
 from rebac.errors import CycleDetected, MaximumDepthExceeded
@@ -97,7 +97,7 @@ class Checker:
     def __init__(
         self,
         plan: Plan,
-        index: RelationshipIndex,
+        index: IndexView,
         subject_type: str,
         subject_id: str,
         subject_relation: str | None,

@@ -385,7 +385,7 @@ class Engine:
         revision = self.snapshot(consistency).revision
         return self.store.read(self.store_id, filter, revision=revision)
 
-    # -- queries (each at one snapshot) -------------------------------------------------------
+    # -- queries (each at one snapshot; see Snapshot for the parameters) ---------------------
 
     def check(
         self,
@@ -395,14 +395,21 @@ class Engine:
         context: Mapping[str, Any] | None = None,
         *,
         consistency: Consistency | None = None,
+        contextual: Sequence[Relationship | str] = (),
     ) -> CheckResult:
         """Does ``subject`` have ``permission`` on ``resource``?"""
-        return self.snapshot(consistency).check(resource, permission, subject, context)
+        return self.snapshot(consistency).check(
+            resource, permission, subject, context, contextual=contextual
+        )
 
     def check_bulk(
-        self, items: Sequence[CheckItem], *, consistency: Consistency | None = None
+        self,
+        items: Sequence[CheckItem],
+        *,
+        consistency: Consistency | None = None,
+        contextual: Sequence[Relationship | str] = (),
     ) -> list[CheckResult | RebacError]:
-        return self.snapshot(consistency).check_bulk(items)
+        return self.snapshot(consistency).check_bulk(items, contextual=contextual)
 
     def expand(
         self,
@@ -411,8 +418,11 @@ class Engine:
         *,
         recursive: bool = False,
         consistency: Consistency | None = None,
+        contextual: Sequence[Relationship | str] = (),
     ) -> ExpandNode:
-        return self.snapshot(consistency).expand(resource, permission, recursive=recursive)
+        return self.snapshot(consistency).expand(
+            resource, permission, recursive=recursive, contextual=contextual
+        )
 
     def lookup_resources(
         self,
@@ -422,9 +432,10 @@ class Engine:
         context: Mapping[str, Any] | None = None,
         *,
         consistency: Consistency | None = None,
+        contextual: Sequence[Relationship | str] = (),
     ) -> list[LookupResult]:
         return self.snapshot(consistency).lookup_resources(
-            resource_type, permission, subject, context
+            resource_type, permission, subject, context, contextual=contextual
         )
 
     def lookup_subjects(
@@ -437,6 +448,7 @@ class Engine:
         *,
         include_wildcards: bool = True,
         consistency: Consistency | None = None,
+        contextual: Sequence[Relationship | str] = (),
     ) -> list[LookupResult]:
         return self.snapshot(consistency).lookup_subjects(
             resource,
@@ -445,6 +457,7 @@ class Engine:
             subject_relation,
             context,
             include_wildcards=include_wildcards,
+            contextual=contextual,
         )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from rebac.engine.index import INF, RelationshipIndex
+from rebac.engine.index import INF, IndexView
 from rebac.engine.plan import PermissionInfo, Plan
 from rebac.errors import MaximumDepthExceeded
 from rebac.model import ObjectRef, SubjectRef
@@ -54,7 +54,7 @@ class ExpandNode:
 
 class Expander:
     def __init__(
-        self, plan: Plan, index: RelationshipIndex, *, now: float, max_depth: int, recursive: bool
+        self, plan: Plan, index: IndexView, *, now: float, max_depth: int, recursive: bool
     ):
         self.plan = plan
         self.index = index

@@ -14,7 +14,7 @@ as a float POSIX timestamp so that "is it expired?" is one float comparison per 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from rebac.model import ObjectRef, Relationship, SubjectRef
 
@@ -161,3 +161,58 @@ def relationship_of(rtype: str, rid: str, relation: str, e: Edge) -> Relationshi
         e.context,
         exp,
     )
+
+
+class IndexView(Protocol):
+    """What the evaluators read: a :class:`RelationshipIndex` or an :class:`OverlayIndex`."""
+
+    def node(self, resource_type: str, resource_id: str, relation: str) -> Node: ...
+
+    def resources_of_subject(
+        self, subject_type: str, subject_id: str
+    ) -> Mapping[tuple[str, str], Mapping[tuple[str, str | None], Edge]]: ...
+
+
+class OverlayIndex:
+    """Stored relationships plus request-scoped (contextual) ones, merged on read.
+
+    Contextual relationships are evaluated as if written but never stored: the overlay is
+    built per request and merges only the nodes it touches, so the stored index is never
+    copied or changed. An edge in ``extra`` replaces a stored edge with the same key.
+    """
+
+    __slots__ = ("_base", "_extra")
+
+    def __init__(self, base: IndexView, extra: RelationshipIndex):
+        self._base = base
+        self._extra = extra
+
+    def node(self, resource_type: str, resource_id: str, relation: str) -> Node:
+        top = self._extra.node(resource_type, resource_id, relation)
+        below = self._base.node(resource_type, resource_id, relation)
+        if top is EMPTY_NODE:
+            return below
+        if below is EMPTY_NODE:
+            return top
+        merged = Node()
+        merged.edges = {**below.edges, **top.edges}
+        merged.groups = {k: dict(v) for k, v in below.groups.items()}
+        for k, group in top.groups.items():
+            merged.groups.setdefault(k, {}).update(group)
+        return merged
+
+    def resources_of_subject(
+        self, subject_type: str, subject_id: str
+    ) -> Mapping[tuple[str, str], Mapping[tuple[str, str | None], Edge]]:
+        top = self._extra.resources_of_subject(subject_type, subject_id)
+        below = self._base.resources_of_subject(subject_type, subject_id)
+        if not top:
+            return below
+        if not below:
+            return top
+        merged: dict[tuple[str, str], dict[tuple[str, str | None], Edge]] = {
+            k: dict(v) for k, v in below.items()
+        }
+        for k, entries in top.items():
+            merged.setdefault(k, {}).update(entries)
+        return merged

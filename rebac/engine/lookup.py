@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rebac.engine.check import CaveatContext
-from rebac.engine.index import RelationshipIndex
+from rebac.engine.index import IndexView
 from rebac.engine.plan import Member, PermissionInfo, Plan
 from rebac.engine.subjectset import SubjectSet
 from rebac.engine.values import Conditional, Value
@@ -32,7 +32,7 @@ _BIG = 1 << 30
 
 def candidate_resources(
     plan: Plan,
-    index: RelationshipIndex,
+    index: IndexView,
     resource_type: str,
     permission: str,
     subject: tuple[str, str, str | None],
@@ -96,7 +96,7 @@ class SubjectsWalker:
     def __init__(
         self,
         plan: Plan,
-        index: RelationshipIndex,
+        index: IndexView,
         subject_type: str,
         subject_relation: str | None,
         *,

@@ -7,13 +7,16 @@ relation, same caveat (or none), same expiration trait (or none).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rebac.engine.index import RelationshipIndex
 from rebac.errors import (
     CannotUpdatePermission,
     InvalidRequest,
     InvalidSubjectType,
+    LimitExceeded,
     UnknownCaveat,
     UnknownDefinition,
     UnknownRelation,
@@ -99,6 +102,12 @@ def validate_relationship(
             f"subjects of type '{shown}' are not allowed on relation '{rtype}#{rel.relation}'"
         )
     if rel.caveat_name is not None and rel.caveat_context:
+        size = context_size(rel.caveat_context)
+        if size > MAX_STORED_CONTEXT_BYTES:
+            raise LimitExceeded(
+                f"caveat context of relationship '{rel.resource}#{rel.relation}@{rel.subject}' "
+                f"is {size} bytes, over the limit of {MAX_STORED_CONTEXT_BYTES}"
+            )
         compiled = caveats.get(rel.caveat_name)
         if compiled is not None:
             compiled.convert_context(rel.caveat_context)
@@ -129,6 +138,44 @@ def validate_subject(schema: CompiledSchema, subject: SubjectRef) -> None:
         )
 
 
-def validate_context(context: Mapping[str, Any] | None) -> None:
-    if context is not None and not isinstance(context, Mapping):
+#: SpiceDB's limits: a request's caveat context, and the context stored on a relationship.
+MAX_REQUEST_CONTEXT_BYTES = 4096
+MAX_STORED_CONTEXT_BYTES = 25_000
+#: Request-scoped (contextual) relationships per request.
+MAX_CONTEXTUAL_RELATIONSHIPS = 1000
+
+
+def context_size(context: Mapping[str, Any]) -> int:
+    return len(json.dumps(context, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def validate_request_context(context: Mapping[str, Any] | None) -> None:
+    """A request's caveat context: a JSON object of at most 4 KiB."""
+    if context is None:
+        return
+    if not isinstance(context, Mapping):
         raise InvalidRequest("caveat context must be a JSON object")
+    if context:
+        size = context_size(context)
+        if size > MAX_REQUEST_CONTEXT_BYTES:
+            raise LimitExceeded(
+                f"caveat context is {size} bytes, over the limit of {MAX_REQUEST_CONTEXT_BYTES}"
+            )
+
+
+def contextual_index(
+    schema: CompiledSchema,
+    caveats: Mapping[str, CompiledCaveat],
+    relationships: Sequence[Relationship],
+) -> RelationshipIndex:
+    """Validate request-scoped relationships like writes and index them for an overlay."""
+    if len(relationships) > MAX_CONTEXTUAL_RELATIONSHIPS:
+        raise LimitExceeded(
+            f"too many contextual relationships: {len(relationships)} > limit "
+            f"{MAX_CONTEXTUAL_RELATIONSHIPS}"
+        )
+    index = RelationshipIndex()
+    for rel in relationships:
+        validate_relationship(schema, caveats, rel)
+        index.add(rel)
+    return index

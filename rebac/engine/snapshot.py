@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from rebac.engine.check import Checker
 from rebac.engine.expand import Expander, ExpandNode
-from rebac.engine.index import RelationshipIndex
+from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex
 from rebac.engine.lookup import SubjectsWalker, candidate_resources, missing_of
 from rebac.engine.plan import Plan
 from rebac.engine.rules import (
+    contextual_index,
     validate_check_target,
+    validate_request_context,
     validate_resource_ids,
     validate_subject,
 )
@@ -29,6 +31,7 @@ from rebac.model import (
     LookupResult,
     ObjectRef,
     Permissionship,
+    Relationship,
     SubjectRef,
 )
 
@@ -140,12 +143,12 @@ class Snapshot:
         return plan
 
     def _checker(
-        self, state: State, plan: Plan, s: SubjectRef, context: Mapping[str, Any] | None
+        self, index: IndexView, plan: Plan, s: SubjectRef, context: Mapping[str, Any] | None
     ) -> Checker:
         e = self._engine
         return Checker(
             plan,
-            state.index,
+            index,
             s.type,
             s.id,
             s.relation,
@@ -162,23 +165,40 @@ class Snapshot:
         permission: str,
         subject: SubjectRef | str,
         context: Mapping[str, Any] | None = None,
+        *,
+        contextual: Sequence[Relationship | str] = (),
     ) -> CheckResult:
-        """Does ``subject`` have ``permission`` on ``resource``?"""
+        """Does ``subject`` have ``permission`` on ``resource``?
+
+        ``contextual`` relationships are evaluated as if written (validated like writes, never
+        stored).
+        """
         r, s = as_object(resource), as_subject(subject)
+        if context:
+            validate_request_context(context)
         with self._engine.lock:
             state = self._use()
             plan = self._plan(state)
             _validate_query(plan, r, permission, s, resource, subject)
-            value = self._checker(state, plan, s, context).check(r.type, r.id, permission)
+            index = _view(state, plan, contextual)
+            value = self._checker(index, plan, s, context).check(r.type, r.id, permission)
         return _result(value, self._revision)
 
-    def check_bulk(self, items: Sequence[CheckItem]) -> list[CheckResult | RebacError]:
+    def check_bulk(
+        self, items: Sequence[CheckItem], *, contextual: Sequence[Relationship | str] = ()
+    ) -> list[CheckResult | RebacError]:
         """Each item answered on its own (its own context); errors are per item, in order."""
         results: list[CheckResult | RebacError] = []
         for item in items:
             try:
                 results.append(
-                    self.check(item.resource, item.permission, item.subject, item.context)
+                    self.check(
+                        item.resource,
+                        item.permission,
+                        item.subject,
+                        item.context,
+                        contextual=contextual,
+                    )
                 )
             except RebacError as exc:
                 results.append(exc)
@@ -187,7 +207,12 @@ class Snapshot:
     # -- expand -----------------------------------------------------------------------------------
 
     def expand(
-        self, resource: ObjectRef | str, permission: str, *, recursive: bool = False
+        self,
+        resource: ObjectRef | str,
+        permission: str,
+        *,
+        recursive: bool = False,
+        contextual: Sequence[Relationship | str] = (),
     ) -> ExpandNode:
         r = as_object(resource)
         e = self._engine
@@ -196,7 +221,11 @@ class Snapshot:
             plan = self._plan(state)
             validate_check_target(plan.schema, r.type, permission)
             expander = Expander(
-                plan, state.index, now=e.clock(), max_depth=e.max_depth, recursive=recursive
+                plan,
+                _view(state, plan, contextual),
+                now=e.clock(),
+                max_depth=e.max_depth,
+                recursive=recursive,
             )
             return expander.expand(r.type, r.id, permission)
 
@@ -211,6 +240,7 @@ class Snapshot:
         *,
         limit: int | None = None,
         after: str | None = None,
+        contextual: Sequence[Relationship | str] = (),
     ) -> list[LookupResult]:
         """``resource_type`` ids on which ``subject`` has ``permission``, sorted by id.
 
@@ -218,16 +248,19 @@ class Snapshot:
         decided, so a small page is cheap.
         """
         s = as_subject(subject)
+        if context:
+            validate_request_context(context)
         with self._engine.lock:
             state = self._use()
             plan = self._plan(state)
             validate_check_target(plan.schema, resource_type, permission)
             validate_subject(plan.schema, s)
-            checker = self._checker(state, plan, s, context)
+            index = _view(state, plan, contextual)
+            checker = self._checker(index, plan, s, context)
             candidates = sorted(
                 candidate_resources(
                     plan,
-                    state.index,
+                    index,
                     resource_type,
                     permission,
                     (s.type, s.id, s.relation),
@@ -256,6 +289,7 @@ class Snapshot:
         include_wildcards: bool = True,
         limit: int | None = None,
         after: str | None = None,
+        contextual: Sequence[Relationship | str] = (),
     ) -> list[LookupResult]:
         """Subjects of ``subject_type`` with ``permission`` on ``resource``, sorted by id.
 
@@ -265,6 +299,8 @@ class Snapshot:
         r = as_object(resource)
         if subject_relation == "...":
             subject_relation = None
+        if context:
+            validate_request_context(context)
         e = self._engine
         with e.lock:
             state = self._use()
@@ -274,7 +310,7 @@ class Snapshot:
                 raise UnknownDefinition(f"object definition '{subject_type}' not found")
             walker = SubjectsWalker(
                 plan,
-                state.index,
+                _view(state, plan, contextual),
                 subject_type,
                 subject_relation,
                 now=e.clock(),
@@ -291,6 +327,14 @@ class Snapshot:
         if after is not None:
             out = [x for x in out if x.id > after]
         return out if limit is None else out[:limit]
+
+
+def _view(state: State, plan: Plan, contextual: Sequence[Relationship | str]) -> IndexView:
+    """The stored index, or an overlay with the request's contextual relationships."""
+    if not contextual:
+        return state.index
+    rels = [r if isinstance(r, Relationship) else Relationship.parse(r) for r in contextual]
+    return OverlayIndex(state.index, contextual_index(plan.schema, plan.caveats, rels))
 
 
 def _validate_query(
