@@ -91,6 +91,16 @@ def test_after_a_position_that_is_not_stored(loaded: Store) -> None:
     assert read_after(loaded, f, ("a", "b", "c", "d", "e", None)) == SORTED[1:6]
 
 
+def test_after_with_a_filter_that_fixes_the_whole_key(loaded: Store) -> None:
+    f = RelationshipFilter(
+        "document", "a", relation="viewer", subject=SubjectFilter("user", "alice", "...")
+    )
+    key = ("document", "a", "viewer", "user", "alice", None)
+    assert read_after(loaded, f, key) == []
+    assert read_after(loaded, f, ("document", "a", "viewer", "user", "al", None)) == [SORTED[5]]
+    assert read_after(loaded, f, ("document", "a", "viewer", "user", "alice", "x")) == []
+
+
 def read_after(
     store: Store, f: RelationshipFilter | None, after: tuple[str | None, ...]
 ) -> list[str]:

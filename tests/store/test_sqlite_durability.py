@@ -102,3 +102,33 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
             assert sorted(changes) == list(range(1, head + 1))
         finally:
             store.close()
+
+
+def test_two_handles_on_one_file_share_one_revision_sequence(tmp_path: Path) -> None:
+    """Two SQLiteStore objects (as two processes would have) never issue a revision twice."""
+    from tests.store.helpers import touch
+
+    a = SQLiteStore(tmp_path / "shared.db", durable=False)
+    b = SQLiteStore(tmp_path / "shared.db", durable=False)
+    try:
+        a.create_store(STORE)
+        revs = []
+        for i in range(10):
+            handle = a if i % 2 else b
+            revs.append(handle.write(STORE, touch(f"document:d{i}#viewer@user:u")))
+        assert revs == list(range(1, 11))
+        assert a.tokens.datastore_id == b.tokens.datastore_id
+        assert len(b.read(STORE, None, revision=10)) == 10
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_file_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "w.db")
+    try:
+        conn = store._conn()
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        store.close()
