@@ -180,7 +180,12 @@ class Store(Protocol):
     # -- schema -----------------------------------------------------------------------------------
 
     def write_schema(self, store_id: str, text: str, *, guard: SchemaGuard | None = None) -> int:
-        """Store a new schema version; ``guard`` may refuse it, atomically with the write."""
+        """Store a new schema version; ``guard`` may refuse it, atomically with the write.
+
+        The guard runs inside the write transaction, so no relationship can be written between
+        its check and the schema change. It must use only the reader it is given: calling the
+        store again from inside it is an error (SQLite) or breaks atomicity (memory).
+        """
         ...
 
     def read_schema(self, store_id: str, revision: int | None = None) -> SchemaVersion:

@@ -4,7 +4,8 @@ Concurrency: each thread gets its own connection (WAL lets readers run beside th
 each read runs in one transaction, so it sees one consistent snapshot). Writes are serialised
 twice: by a process-wide lock, so threads queue in Python instead of spinning on SQLITE_BUSY,
 and by ``BEGIN IMMEDIATE``, so that another *process* using the same file cannot interleave.
-Connections are closed together by :meth:`SQLiteStore.close`.
+There is one connection per thread that ever used the store (a bounded set with a thread
+pool); :meth:`SQLiteStore.close` closes them all.
 
 A failure anywhere inside a write rolls the whole transaction back, so a batch is applied
 completely or not at all; the revision is taken from ``stores.head`` inside that same
