@@ -95,9 +95,10 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    if not isinstance(text, str) or not text.isascii():
-        raise ValueError("not ASCII")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if not isinstance(text, str) or not text.isascii() or "=" in text:
+        raise ValueError("not unpadded base64url")
+    # validate=True: no character may be silently skipped (b64decode's default skips them).
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
 def store_hash(store_id: str) -> bytes:
