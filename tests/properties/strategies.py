@@ -178,13 +178,13 @@ def relationships(
 
     for _ in range(draw(st.integers(min(3, max_size), max_size))):
         t, rel, a = draw(st.sampled_from(slots))
-        put(
-            t, rel, draw(st.sampled_from(IDS)), a, "*" if a.wildcard else draw(st.sampled_from(IDS))
-        )
+        rid = draw(st.sampled_from(ids))
+        put(t, rel, rid, a, "*" if a.wildcard else draw(st.sampled_from(ids)))
     # Rings: a relation that allows its own type as subject (``group#member`` on group.member,
     # or plain ``folder`` on folder.parent) linked around all the ids, so cycles are common.
     rings = [(t, rel, a) for t, rel, a in slots if a.type == t and not a.wildcard]
-    if rings and draw(st.booleans()):
+    with_ring: bool = draw(st.booleans())
+    if rings and with_ring:
         t, rel, a = draw(st.sampled_from(rings))
         ring = draw(st.permutations(ids))[: draw(st.integers(1, len(ids)))]
         for i, rid in enumerate(ring):

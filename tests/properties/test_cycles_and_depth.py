@@ -80,8 +80,8 @@ def watchdog(seconds: int = WATCHDOG_SECONDS) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-def engine_with(schema: str, rels: list[str], **kwargs: int) -> Engine:
-    engine = Engine(schema, max_updates=max(1000, len(rels)), **kwargs)
+def engine_with(schema: str, rels: list[str], max_depth: int = 50) -> Engine:
+    engine = Engine(schema, max_updates=max(1000, len(rels)), max_depth=max_depth)
     for i in range(0, len(rels), 1000):
         engine.touch(*rels[i : i + 1000])
     return engine

@@ -33,7 +33,7 @@ MAX_DEPTH = 50
 
 # The module must run well under a minute in the ``ci`` profile: the heavy properties get a
 # share of the profile's example budget, the cheap round-trip the whole of it.
-_BUDGET = settings.default.max_examples
+_BUDGET = settings().max_examples  # the loaded profile's
 HEAVY = settings(
     max_examples=_BUDGET,
     deadline=None,
