@@ -36,9 +36,6 @@ class Backend:
     factory: Callable[[StoreConfig | None], Store]
     made: list[Store] = field(default_factory=list)
 
-    @property
-    def persistent(self) -> bool:
-        return self.name == "sqlite"
 
     def make(self, config: StoreConfig | None = None) -> Store:
         s = self.factory(config)
@@ -51,14 +48,27 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def _backend(name: str, path: Path, clock: FakeClock) -> Backend:
+    if name == "memory":
+        return Backend("memory", lambda cfg: MemoryStore(cfg, clock=clock))
+    # durable=False: fsync is the durability test's business; here it only costs time.
+    return Backend("sqlite", lambda cfg: SQLiteStore(path, cfg, clock=clock, durable=False))
+
+
 @pytest.fixture(params=["memory", "sqlite"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Backend]:
-    path = tmp_path / "rebac.db"
-    if request.param == "memory":
-        b = Backend("memory", lambda cfg: MemoryStore(cfg, clock=clock))
-    else:
-        # durable=False: fsync is the durability test's business; here it only costs time.
-        b = Backend("sqlite", lambda cfg: SQLiteStore(path, cfg, clock=clock, durable=False))
+    b = _backend(request.param, tmp_path / "rebac.db", clock)
+    yield b
+    for s in b.made:
+        s.close()
+
+
+@pytest.fixture(params=["sqlite"])
+def persistent_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> Iterator[Backend]:
+    """The backends whose data outlives the process (PostgreSQL joins this list)."""
+    b = _backend(request.param, tmp_path / "rebac.db", clock)
     yield b
     for s in b.made:
         s.close()

@@ -322,9 +322,8 @@ def test_closed_store_refuses_calls(backend: Backend) -> None:
 # -- restarts (persistent backends) ---------------------------------------------------------------
 
 
-def test_everything_survives_a_restart(backend: Backend, clock: FakeClock) -> None:
-    if not backend.persistent:
-        pytest.skip("the memory backend forgets everything by design")
+def test_everything_survives_a_restart(persistent_backend: Backend, clock: FakeClock) -> None:
+    backend = persistent_backend
     s = backend.make()
     s.create_store(STORE)
     s.create_store("gone")
