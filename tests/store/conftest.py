@@ -36,7 +36,6 @@ class Backend:
     factory: Callable[[StoreConfig | None], Store]
     made: list[Store] = field(default_factory=list)
 
-
     def make(self, config: StoreConfig | None = None) -> Store:
         s = self.factory(config)
         self.made.append(s)
