@@ -13,8 +13,8 @@ import grpc
 from rebac.api.v1 import relationship_service_pb2 as pb
 from rebac.api.v1 import relationship_service_pb2_grpc as pb_grpc
 from rebac.engine.engine import require_filter
-from rebac.errors import TooManyPreconditions, TooManyUpdates
-from rebac.model import Relationship, RelationshipFilter
+from rebac.errors import TooManyPreconditions, TooManyUpdates, UpdatesOnSameRelationship
+from rebac.model import Relationship, RelationshipFilter, RelationshipUpdate
 from rebac.revision import Position
 from rebac.store import Store
 from server import convert as cv
@@ -46,6 +46,7 @@ class RelationshipServicer(pb_grpc.RelationshipServiceServicer):
     def Write(self, request: pb.WriteRequest, context: grpc.ServicerContext) -> pb.WriteResponse:
         self._check_write_limits(len(request.updates), len(request.optional_preconditions))
         updates = [cv.update_in(u, f"updates[{i}]") for i, u in enumerate(request.updates)]
+        _refuse_repeats(updates)
         preconditions = [
             cv.precondition_in(p, f"optional_preconditions[{i}]")
             for i, p in enumerate(request.optional_preconditions)
@@ -182,6 +183,22 @@ class RelationshipServicer(pb_grpc.RelationshipServiceServicer):
                 )
                 if len(page) < page_size:
                     return
+
+
+def _refuse_repeats(updates: list[RelationshipUpdate]) -> None:
+    """The store's rule, checked before the engine so the reason is the specific one.
+
+    (``Engine.write`` raises a plain InvalidRequest for this; see the server issue's notes.)
+    """
+    seen: set[tuple[str, str, str, str, str, str | None]] = set()
+    for i, u in enumerate(updates):
+        key = u.relationship.key
+        if key in seen:
+            raise UpdatesOnSameRelationship(
+                f"updates[{i}]: relationship '{u.relationship}' is updated more than once "
+                "in one write"
+            )
+        seen.add(key)
 
 
 def _chain(first: pb.ImportRequest, rest: Iterator[pb.ImportRequest]) -> Iterator[pb.ImportRequest]:

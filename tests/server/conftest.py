@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rebac.client import Client
-from server.app import RebacServer, build_server, open_datastore
+from server.app import RebacServer, build_server, ensure_default_store, open_datastore
 from server.settings import Settings
 
 SCHEMA = """
@@ -55,7 +55,7 @@ def make_server() -> Iterator[MakeServer]:
         }
         settings = Settings(**values)
         datastore = open_datastore(settings)
-        datastore.create_store("default")
+        ensure_default_store(datastore, "default")
         server = build_server(settings, datastore)
         server.start()
         client = Client(server.address, "default", timeout=10)
