@@ -78,13 +78,16 @@ class _Txn:
 class _Tenant:
     """One store: versions by key, sorted keys, the changelog and the schema history."""
 
-    __slots__ = ("head", "keys", "log", "oldest", "schemas", "versions")
+    __slots__ = ("_keys", "_new_keys", "head", "log", "oldest", "schemas", "versions")
 
     def __init__(self, head: int):
         self.head = head
         self.oldest = head  # log[i] is revision oldest + 1 + i
         self.versions: dict[Key, list[_Version]] = {}
-        self.keys: list[Key] = []
+        # Sorted keys for range scans. New keys wait in _new_keys and are merged on the next
+        # scan: inserting each one in place would make a bulk import quadratic.
+        self._keys: list[Key] = []
+        self._new_keys: list[Key] = []
         self.log: list[_Txn] = []
         self.schemas: list[tuple[int, str]] = []
 
@@ -99,10 +102,25 @@ class _Tenant:
         vs = self.versions.get(key)
         if vs is None:
             self.versions[key] = vs = []
-            bisect.insort(self.keys, key)
+            self._new_keys.append(key)
         elif vs[-1].deleted == LIVE:
             vs[-1].deleted = revision  # superseded (a TOUCH, or an expired row re-created)
         vs.append(_Version(row, revision))
+
+    @property
+    def keys(self) -> list[Key]:
+        """Every key ever stored, sorted."""
+        if self._new_keys:
+            self._keys.extend(self._new_keys)
+            self._keys.sort()  # Timsort: linear when a sorted run is extended
+            self._new_keys.clear()
+        return self._keys
+
+    def retain_keys(self, keys: list[Key]) -> None:
+        """Keep only ``keys`` (sorted), dropping every other key's history (GC)."""
+        self._keys = keys
+        self._new_keys = []
+        self.versions = {k: self.versions[k] for k in keys}
 
     def scan(
         self, f: RelationshipFilter | None, revision: int, now_us: int, after: Key | None
@@ -412,8 +430,7 @@ class MemoryStore:
                 ):
                     vs = []  # expired long ago and in no retained changeset: invisible forever
                 t.versions[key] = vs
-            t.keys = [k for k in t.keys if t.versions[k]]
-            t.versions = {k: t.versions[k] for k in t.keys}
+            t.retain_keys([k for k in t.keys if t.versions[k]])
             del t.log[: horizon - t.oldest]
             keep = [s for s in t.schemas if s[0] <= horizon][-1:]
             t.schemas = keep + [s for s in t.schemas if s[0] > horizon]
