@@ -74,6 +74,14 @@ SERVICE_NAMES = (
 )
 
 
+def configure_logging(settings: Settings) -> None:
+    """Log lines with time, level and process (several workers write to one terminal)."""
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+    )
+
+
 def open_datastore(settings: Settings) -> Datastore:
     """The datastore the settings name, with the write limits enforced by the store itself."""
     spec = settings.store_spec

@@ -21,7 +21,13 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from server.app import check_exposure, ensure_default_store, open_datastore, serve
+from server.app import (
+    check_exposure,
+    configure_logging,
+    ensure_default_store,
+    open_datastore,
+    serve,
+)
 from server.settings import Settings
 
 #: Builds one worker's interceptors (must be a module-level function: it is pickled).
@@ -33,6 +39,7 @@ def _worker(settings_data: dict[str, Any], factory: InterceptorFactory | None) -
     # forwards SIGTERM), so a worker never mistakes one key press for two signals.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings(**settings_data)
+    configure_logging(settings)
     interceptors = factory(settings) if factory is not None else ()
     serve(
         settings,

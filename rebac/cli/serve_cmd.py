@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,7 +72,7 @@ def banner(address: str, settings: Any, *, workers: int) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from server.app import RebacServer, serve
+    from server.app import RebacServer, configure_logging, serve
     from server.settings import Settings, SettingsError, load_settings
     from server.workers import run_workers
 
@@ -83,9 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"rebac serve: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
 
     def ready(server: RebacServer) -> None:
         print(banner(server.address, settings, workers=1), flush=True)
