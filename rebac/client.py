@@ -43,7 +43,7 @@ from rebac.api.v1 import store_service_pb2 as stores
 from rebac.api.v1 import store_service_pb2_grpc as stores_grpc
 from rebac.api.v1 import watch_service_pb2 as watch_pb
 from rebac.api.v1 import watch_service_pb2_grpc as watch_grpc
-from rebac.engine.expand import ExpandedSubject, ExpandNode, NodeKind
+from rebac.engine.expand import ExpandNode
 from rebac.model import (
     CheckItem,
     CheckResult,
@@ -290,39 +290,6 @@ def _cursor(value: str | None) -> core.Cursor | None:
     return cv.cursor_out(value)
 
 
-def _check_result(permissionship: int, info: core.PartialCaveatInfo) -> CheckResult:
-    return CheckResult(cv.permissionship_in(permissionship), tuple(info.missing_required_context))
-
-
-_KINDS: dict[int, NodeKind] = {
-    perm.AlgebraicSubjectSet.OPERATION_UNION: "union",
-    perm.AlgebraicSubjectSet.OPERATION_INTERSECTION: "intersection",
-    perm.AlgebraicSubjectSet.OPERATION_EXCLUSION: "exclusion",
-}
-
-
-def _tree(message: perm.PermissionRelationshipTree) -> ExpandNode:
-    obj = ObjectRef(message.expanded_object.object_type, message.expanded_object.object_id)
-    caveat = message.caveat_name or None
-    if message.WhichOneof("tree_type") == "intermediate":
-        kind = _KINDS[message.intermediate.operation]
-        children = tuple(_tree(c) for c in message.intermediate.children)
-        return ExpandNode(kind, obj, message.expanded_relation, children=children, caveat=caveat)
-    subjects = tuple(
-        ExpandedSubject(
-            SubjectRef(
-                s.subject.object.object_type,
-                s.subject.object.object_id,
-                s.subject.optional_relation or None,
-            ),
-            s.caveat_name or None,
-            cv.timestamp_in(s.expires_at) if s.HasField("expires_at") else None,
-        )
-        for s in message.leaf.subjects
-    )
-    return ExpandNode("leaf", obj, message.expanded_relation, subjects=subjects, caveat=caveat)
-
-
 def _relationship_in(message: core.Relationship) -> Relationship:
     return cv.relationship_in(message, "relationship")
 
@@ -410,7 +377,9 @@ class Client:
             context=cv.struct_out(context),
         )
         r: perm.CheckResponse = self._unary(self._perm.Check, request, timeout)
-        return Checked(_check_result(r.permissionship, r.partial_caveat_info), r.checked_at.token)
+        return Checked(
+            cv.check_result_in(r.permissionship, r.partial_caveat_info), r.checked_at.token
+        )
 
     def check_bulk(
         self,
@@ -443,7 +412,7 @@ class Client:
                 results.append(exc)
             else:
                 results.append(
-                    _check_result(pair.item.permissionship, pair.item.partial_caveat_info)
+                    cv.check_result_in(pair.item.permissionship, pair.item.partial_caveat_info)
                 )
         return CheckedBulk(results, r.checked_at.token)
 
@@ -464,7 +433,7 @@ class Client:
             recursive=recursive,
         )
         r: perm.ExpandResponse = self._unary(self._perm.Expand, request, timeout)
-        return Expanded(_tree(r.tree_root), r.expanded_at.token)
+        return Expanded(cv.expand_in(r.tree_root), r.expanded_at.token)
 
     def lookup_resources(
         self,

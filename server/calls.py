@@ -6,8 +6,10 @@ messages and between Watch polls. A :class:`Budget` is created by the servicer f
 from the shared :class:`CallControl`, which is handed to every servicer explicitly (not through
 a request-context side channel).
 
-Why a server-side default deadline: a client that sets none (or a very long one) must not be
-able to keep a worker thread busy forever with a huge lookup.
+Why a server-side default deadline: a client that sets none must not be able to keep a worker
+thread busy forever with a huge lookup by accident. A client that sets a deadline gets exactly
+that one, longer or shorter (a big import may legitimately need minutes); endless streams
+(Watch) are bounded by the client's deadline only.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from contextlib import contextmanager
 import grpc
 
 from server.errors import DeadlineExceeded, ServerStopping
+
+
+#: grpc reports "no deadline" as a time far in the future; anything beyond this is none.
+_NO_DEADLINE = 10 * 365 * 24 * 3600.0
 
 
 class CallCancelled(Exception):
@@ -66,10 +72,11 @@ class Budget:
     def __init__(self, control: CallControl, context: grpc.ServicerContext, default: float | None):
         self._control = control
         self._context = context
-        allowed = math.inf if default is None else default
         remaining = context.time_remaining()
-        if remaining is not None:
-            allowed = min(allowed, remaining)
+        if remaining is not None and remaining < _NO_DEADLINE:
+            allowed = remaining  # the client's own deadline, whatever its length
+        else:
+            allowed = math.inf if default is None else default
         self._end = time.monotonic() + allowed
 
     def remaining(self) -> float:

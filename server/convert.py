@@ -22,12 +22,13 @@ from rebac.api.v1 import core_pb2 as core
 from rebac.api.v1 import permission_service_pb2 as perm
 from rebac.api.v1 import schema_service_pb2 as schema_pb
 from rebac.api.v1 import watch_service_pb2 as watch_pb
-from rebac.engine.expand import ExpandNode
+from rebac.engine.expand import ExpandedSubject, ExpandNode, NodeKind
 from rebac.errors import LimitExceeded
 from rebac.model import (
     ELLIPSIS,
     WILDCARD,
     CheckItem,
+    CheckResult,
     LookupResult,
     ObjectRef,
     Operation,
@@ -364,7 +365,7 @@ def item_error_out(d: Described) -> core.ItemError:
     )
 
 
-_NODE_OPS = {
+_NODE_OPS: dict[NodeKind, perm.AlgebraicSubjectSet.Operation.ValueType] = {
     "union": perm.AlgebraicSubjectSet.OPERATION_UNION,
     "intersection": perm.AlgebraicSubjectSet.OPERATION_INTERSECTION,
     "exclusion": perm.AlgebraicSubjectSet.OPERATION_EXCLUSION,
@@ -387,6 +388,36 @@ def expand_out(node: ExpandNode) -> perm.PermissionRelationshipTree:
         out.intermediate.operation = _NODE_OPS[node.kind]
         out.intermediate.children.extend(expand_out(c) for c in node.children)
     return out
+
+
+_NODE_KINDS: dict[int, NodeKind] = {v: k for k, v in _NODE_OPS.items()}
+
+
+def expand_in(message: perm.PermissionRelationshipTree) -> ExpandNode:
+    """The inverse of :func:`expand_out` (trusted server output: no field validation)."""
+    obj = ObjectRef(message.expanded_object.object_type, message.expanded_object.object_id)
+    caveat = message.caveat_name or None
+    if message.WhichOneof("tree_type") == "intermediate":
+        kind = _NODE_KINDS[message.intermediate.operation]
+        children = tuple(expand_in(c) for c in message.intermediate.children)
+        return ExpandNode(kind, obj, message.expanded_relation, children=children, caveat=caveat)
+    subjects = tuple(
+        ExpandedSubject(
+            SubjectRef(
+                s.subject.object.object_type,
+                s.subject.object.object_id,
+                s.subject.optional_relation or None,
+            ),
+            s.caveat_name or None,
+            timestamp_in(s.expires_at) if s.HasField("expires_at") else None,
+        )
+        for s in message.leaf.subjects
+    )
+    return ExpandNode("leaf", obj, message.expanded_relation, subjects=subjects, caveat=caveat)
+
+
+def check_result_in(permissionship: int, info: core.PartialCaveatInfo) -> CheckResult:
+    return CheckResult(permissionship_in(permissionship), tuple(info.missing_required_context))
 
 
 def resolved_subject_out(r: LookupResult) -> perm.ResolvedSubject:

@@ -93,7 +93,7 @@ class Settings(BaseModel):
         30.0,
         gt=0,
         le=3600,
-        description="deadline of calls whose client sets none (or a longer one)",
+        description="deadline of calls whose client sets none",
     )
     grace_period: float = Field(
         10.0, ge=0, le=3600, description="how long in-flight calls may finish at shutdown"

@@ -12,7 +12,7 @@ import pytest
 
 from rebac import errors as e
 from rebac.api.v1 import core_pb2, permission_service_pb2, permission_service_pb2_grpc
-from rebac.client import Client, InternalError
+from rebac.client import Client, InternalError, RpcError
 from rebac.model import (
     CheckItem,
     ObjectRef,
@@ -248,6 +248,13 @@ def test_request_limits(make_server: MakeServer) -> None:
         "ERROR_REASON_EXCEEDS_MAXIMUM_ALLOWABLE_LIMIT",
         e.LimitExceeded,
     )
+
+
+def test_message_size_limit(make_server: MakeServer) -> None:
+    _, client = make_server(max_message_bytes=4096)
+    with pytest.raises(RpcError) as info:
+        client.write_schema("definition user {}\n" + "// padding\n" * 1000)
+    assert info.value.grpc_code is C.RESOURCE_EXHAUSTED
 
 
 def test_caveat_errors(client: Client) -> None:

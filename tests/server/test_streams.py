@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from rebac.api.v1 import core_pb2, permission_service_pb2, permission_service_pb2_grpc
-from rebac.client import DeadlineExceeded
+from rebac.client import Client, DeadlineExceeded
 from rebac.engine.snapshot import Snapshot
 from server.app import RebacServer
 from tests.server.conftest import SCHEMA, MakeServer
@@ -111,12 +111,21 @@ def test_cancelled_streams_leave_no_threads_or_open_streams(make_server: MakeSer
 def test_the_server_default_deadline_stops_a_slow_lookup(
     make_server: MakeServer, slow_chunks: list[float]
 ) -> None:
-    server, client = make_server(default_deadline=0.12)
+    server, _ = make_server(default_deadline=0.12)
     _load(server)
-    with pytest.raises(DeadlineExceeded) as info:
-        client.lookup_resources("document", "view", "user:alice")
+    with Client(server.address) as no_deadline, pytest.raises(DeadlineExceeded) as info:
+        no_deadline.lookup_resources("document", "view", "user:alice")
     assert info.value.reason == "ERROR_REASON_DEADLINE_EXCEEDED"
     assert 1 <= len(slow_chunks) <= 4, "evaluation went on after the deadline"
+
+
+def test_a_client_deadline_longer_than_the_default_is_honoured(
+    make_server: MakeServer, slow_chunks: list[float]
+) -> None:
+    server, _ = make_server(default_deadline=0.05)
+    _load(server)
+    with Client(server.address, timeout=10) as patient:
+        assert len(patient.lookup_resources("document", "view", "user:alice").ids) == N_DOCS
 
 
 def test_a_client_deadline_stops_evaluation_on_the_server(
