@@ -126,6 +126,8 @@ class Settings(BaseModel):
     def _port_for_workers(self) -> Settings:
         if self.workers > 1 and self.port == 0:
             raise ValueError("several workers need a fixed port to share (not port 0)")
+        if self.workers > 1 and self.store == "memory:":
+            raise ValueError("several workers need a shared datastore (SQLite), not 'memory:'")
         return self
 
     # -- derived -------------------------------------------------------------------------------

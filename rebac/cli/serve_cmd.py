@@ -64,6 +64,7 @@ def banner(address: str, settings: Any, *, workers: int) -> str:
             "                  are checked (authentication configuration is not available yet)",
             f"  try:  grpcurl -plaintext -d '{request}' {address} "
             "rebac.api.v1.SchemaService/ReadSchema",
+            f"        grpcurl -plaintext {address} list   (every service, by reflection)",
             f'  or:   python -c "from rebac.client import Client; '
             f"print(Client('{address}', '{store}').list_stores())\"",
             "  stop: Ctrl-C or SIGTERM (in-flight calls finish; press twice to stop at once)",

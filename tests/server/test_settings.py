@@ -63,6 +63,8 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
 def test_workers_need_a_fixed_port_and_loopback_is_recognised() -> None:
     with pytest.raises(SettingsError, match="fixed port"):
         load_settings({"workers": "2", "listen": "127.0.0.1:0"}, env={})
+    with pytest.raises(SettingsError, match="shared datastore"):
+        load_settings({"workers": "2", "store": "memory:"}, env={})
     assert Settings(listen="[::1]:50051").is_loopback
     assert Settings(listen="localhost:1").is_loopback
     assert not Settings(listen="0.0.0.0:50051").is_loopback
