@@ -207,7 +207,50 @@ class SubjectsWalker:
                     else:
                         out.add_concrete(sid, c)
                 if nested and gr is not None:
-                    out.union_update(self.subjects(gt, sid, gr).with_condition(c))
+                    if (gt, gr) in self.plan.pure_sets:
+                        sub = self._pure_subjects(gt, sid, gr)
+                    else:
+                        sub = self.subjects(gt, sid, gr)
+                    out.union_update(sub.with_condition(c))
+        return out
+
+    def _pure_subjects(self, rtype: str, rid: str, rel: str) -> SubjectSet:
+        """Members of a pure subject set (see Plan.pure_sets) by plain reachability.
+
+        Pure relations carry no caveats and nest only pure relations, so their members are
+        exactly what a breadth-first walk over unexpired relationships reaches: no recursion,
+        no depth limit -- the same answer check gives from its membership walk.
+        """
+        key = (rtype, rid, rel)
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit
+        want_type, want_rel = self.want
+        pure = self.plan.pure_sets
+        out = SubjectSet()
+        seen = {key}
+        queue = [key]
+        while queue:
+            t, oid, r = queue.pop()
+            if (t, r) == self.want:
+                out.add_concrete(oid, True)
+            for (gt, gr), group in self.index.node(t, oid, r).groups.items():
+                exact = gt == want_type and gr == want_rel
+                nested = gr is not None and (gt, gr) in pure
+                if not exact and not nested:
+                    continue
+                for sid, e in group.items():
+                    if e.expires <= self.now:
+                        continue
+                    if exact:
+                        if sid == WILDCARD:
+                            out.add_wildcard(True)
+                        else:
+                            out.add_concrete(sid, True)
+                    if nested and gr is not None and (gt, sid, gr) not in seen:
+                        seen.add((gt, sid, gr))
+                        queue.append((gt, sid, gr))
+        self.memo[key] = out
         return out
 
     def _expr(self, expr: ast.Expr, rtype: str, rid: str) -> SubjectSet:
