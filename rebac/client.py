@@ -58,8 +58,8 @@ from rebac.model import (
     SubjectRef,
 )
 from rebac.revision import Consistency
+from rebac.schema.diff import SchemaChange
 from server import convert as cv
-from server.schemadiff import SchemaChange
 
 DOMAIN = "rebac.dev"
 _DETAILS_KEY = "grpc-status-details-bin"

@@ -24,7 +24,6 @@ import grpc
 
 from server.errors import DeadlineExceeded, ServerStopping
 
-
 #: grpc reports "no deadline" as a time far in the future; anything beyond this is none.
 _NO_DEADLINE = 10 * 365 * 24 * 3600.0
 

@@ -44,9 +44,9 @@ from rebac.model import (
     is_valid_type_name,
 )
 from rebac.revision import Consistency, ConsistencyMode
+from rebac.schema.diff import SchemaChange
 from rebac.store import ChangeSet
 from server.errors import Described, InvalidField
-from server.schemadiff import SchemaChange
 
 # -- scalars ------------------------------------------------------------------------------------
 

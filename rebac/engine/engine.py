@@ -38,6 +38,7 @@ from rebac.errors import (
     RevisionError,
     RevisionExpired,
     SchemaInUse,
+    UpdatesOnSameRelationship,
 )
 from rebac.model import (
     CheckItem,
@@ -315,7 +316,7 @@ class Engine:
         seen: set[tuple[str, str, str, str, str, str | None]] = set()
         for u in updates:
             if u.relationship.key in seen:
-                raise InvalidRequest(
+                raise UpdatesOnSameRelationship(
                     f"relationship '{u.relationship}' is updated more than once in one write"
                 )
             seen.add(u.relationship.key)

@@ -9,8 +9,8 @@ from rebac.api.v1 import schema_service_pb2_grpc as pb_grpc
 from rebac.errors import NotFound, StoreNotFound
 from rebac.schema import compile_schema
 from rebac.schema.compiler import CompiledSchema
+from rebac.schema.diff import diff_schemas
 from server import convert as cv
-from server.schemadiff import diff_schemas
 from server.services.base import Deps
 
 

@@ -23,8 +23,8 @@ from rebac.model import (
     SubjectRef,
 )
 from rebac.revision import Consistency
+from rebac.schema.diff import SchemaChange
 from server.app import SERVICE_NAMES, RebacServer
-from server.schemadiff import SchemaChange
 from tests.server.conftest import SCHEMA
 
 

@@ -1,7 +1,5 @@
-"""What changes from one compiled schema to another, as DiffSchema reports it.
-
-Pure schema logic (no gRPC): it lives here only until ``rebac.schema`` grows a ``diff`` of its
-own, which is where it belongs (the CLI's ``schema diff`` wants it offline too).
+"""What changes from one compiled schema to another (the server's DiffSchema, the CLI's
+``schema diff``).
 
 Changes come out in a stable order: definitions by name (members in source order of the new,
 then removed ones), then caveats by name, so a diff of the same two schemas is always the same.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rebac.schema import compile_schema
-from server.schemadiff import SchemaChange, diff_schemas
+from rebac.schema.diff import SchemaChange, diff_schemas
 
 OLD = """
 definition user {}
