@@ -29,6 +29,7 @@ Hierarchy::
     ├── MaximumDepthExceeded     evaluation went deeper than the configured limit
     ├── CycleDetected            the answer depends on a cycle in the data
     ├── CaveatEvaluationError    a caveat expression failed at run time
+    ├── DeadlineExceeded         the request's deadline passed during evaluation
     ├── SchemaInUse              a schema change would orphan stored relationships
     └── ValidationFileError      a validation file cannot be loaded
 """
@@ -142,6 +143,12 @@ class CycleDetected(RebacError):
     def __init__(self, cycle: tuple[str, ...]):
         self.cycle = cycle
         super().__init__("the answer depends on a cycle: " + " -> ".join(cycle))
+
+
+class DeadlineExceeded(RebacError):
+    """The request's deadline passed during evaluation; the work was stopped."""
+
+    reason = "ERROR_REASON_DEADLINE_EXCEEDED"
 
 
 class CaveatEvaluationError(RebacError):

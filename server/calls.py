@@ -81,6 +81,11 @@ class Budget:
     def remaining(self) -> float:
         return self._end - time.monotonic()
 
+    @property
+    def end(self) -> float | None:
+        """The deadline as a ``time.monotonic()`` value for the engine (None: unbounded)."""
+        return None if math.isinf(self._end) else self._end
+
     def check(self) -> None:
         """Raise if the call should stop: client gone, deadline passed, or server stopping."""
         if not self._context.is_active():

@@ -62,10 +62,7 @@ class TooManyChecks(e.LimitExceeded):
     reason = "ERROR_REASON_TOO_MANY_CHECKS_IN_REQUEST"
 
 
-class DeadlineExceeded(e.RebacError):
-    """The call's deadline (the client's, or the server's default) passed during evaluation."""
-
-    reason = "ERROR_REASON_DEADLINE_EXCEEDED"
+DeadlineExceeded = e.DeadlineExceeded
 
 
 class ServerStopping(e.RebacError):

@@ -21,13 +21,14 @@ cross-cutting concerns so that the evaluation functions stay simple:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rebac.engine.index import EMPTY_NODE, Edge, IndexView
 from rebac.engine.plan import Plan, RelationInfo
 from rebac.engine.values import Conditional, Cyclic, Value, caveat_value, v_and, v_not, v_or
-from rebac.errors import CycleDetected, MaximumDepthExceeded
+from rebac.errors import CycleDetected, DeadlineExceeded, MaximumDepthExceeded
 from rebac.schema import ast
 
 if TYPE_CHECKING:
@@ -37,6 +38,12 @@ Evaluate = Callable[["Checker", str, str], Value]
 
 _BIG = 1 << 30
 _MISSING = object()
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Raise DeadlineExceeded once ``deadline`` (a time.monotonic() value) has passed."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceeded("deadline exceeded: evaluation was stopped before it finished")
 
 
 def _label(key: tuple[str, str, str]) -> str:
@@ -77,6 +84,7 @@ class Checker:
     __slots__ = (
         "caveats",
         "cut",
+        "deadline",
         "index",
         "low",
         "max_depth",
@@ -92,6 +100,7 @@ class Checker:
         "srel",
         "st",
         "stack",
+        "ticks",
     )
 
     def __init__(
@@ -105,9 +114,12 @@ class Checker:
         now: float,
         max_depth: int,
         context: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
     ):
         self.plan = plan
         self.index = index
+        self.deadline = deadline  # time.monotonic() value; checked every 128 dispatches
+        self.ticks = 127  # ... starting with the first one
         self.st = subject_type
         self.sid = subject_id
         self.srel = subject_relation
@@ -158,6 +170,10 @@ class Checker:
         evaluate = self.plan.evaluators.get((rtype, rel))
         if evaluate is None:
             return False
+        if self.deadline is not None:
+            self.ticks += 1
+            if not self.ticks & 127:
+                check_deadline(self.deadline)
         stack = self.stack
         depth = len(stack)
         if depth >= self.max_depth:

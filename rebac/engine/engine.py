@@ -397,10 +397,11 @@ class Engine:
         *,
         consistency: Consistency | None = None,
         contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> CheckResult:
         """Does ``subject`` have ``permission`` on ``resource``?"""
         return self.snapshot(consistency).check(
-            resource, permission, subject, context, contextual=contextual
+            resource, permission, subject, context, contextual=contextual, deadline=deadline
         )
 
     def check_bulk(
@@ -409,8 +410,11 @@ class Engine:
         *,
         consistency: Consistency | None = None,
         contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> list[CheckResult | RebacError]:
-        return self.snapshot(consistency).check_bulk(items, contextual=contextual)
+        return self.snapshot(consistency).check_bulk(
+            items, contextual=contextual, deadline=deadline
+        )
 
     def expand(
         self,
@@ -420,9 +424,10 @@ class Engine:
         recursive: bool = False,
         consistency: Consistency | None = None,
         contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> ExpandNode:
         return self.snapshot(consistency).expand(
-            resource, permission, recursive=recursive, contextual=contextual
+            resource, permission, recursive=recursive, contextual=contextual, deadline=deadline
         )
 
     def lookup_resources(
@@ -434,9 +439,10 @@ class Engine:
         *,
         consistency: Consistency | None = None,
         contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> list[LookupResult]:
         return self.snapshot(consistency).lookup_resources(
-            resource_type, permission, subject, context, contextual=contextual
+            resource_type, permission, subject, context, contextual=contextual, deadline=deadline
         )
 
     def lookup_subjects(
@@ -450,6 +456,7 @@ class Engine:
         include_wildcards: bool = True,
         consistency: Consistency | None = None,
         contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> list[LookupResult]:
         return self.snapshot(consistency).lookup_subjects(
             resource,
@@ -459,6 +466,7 @@ class Engine:
             context,
             include_wildcards=include_wildcards,
             contextual=contextual,
+            deadline=deadline,
         )
 
 

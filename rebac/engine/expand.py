@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
+from rebac.engine.check import check_deadline
 from rebac.engine.index import INF, IndexView
 from rebac.engine.plan import PermissionInfo, Plan
 from rebac.errors import MaximumDepthExceeded
@@ -54,8 +55,16 @@ class ExpandNode:
 
 class Expander:
     def __init__(
-        self, plan: Plan, index: IndexView, *, now: float, max_depth: int, recursive: bool
+        self,
+        plan: Plan,
+        index: IndexView,
+        *,
+        now: float,
+        max_depth: int,
+        recursive: bool,
+        deadline: float | None = None,
     ):
+        self.deadline = deadline
         self.plan = plan
         self.index = index
         self.now = now
@@ -66,6 +75,7 @@ class Expander:
     def expand(self, rtype: str, rid: str, rel: str, depth: int = 0) -> ExpandNode:
         if depth >= self.max_depth:
             raise MaximumDepthExceeded(self.max_depth, (f"{rtype}:{rid}#{rel}",))
+        check_deadline(self.deadline)
         member = self.plan.members.get((rtype, rel))
         obj = ObjectRef(rtype, rid)
         key = (rtype, rid, rel)

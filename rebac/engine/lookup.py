@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from rebac.engine.check import CaveatContext
+from rebac.engine.check import CaveatContext, check_deadline
 from rebac.engine.index import IndexView
 from rebac.engine.plan import Member, PermissionInfo, Plan
 from rebac.engine.subjectset import SubjectSet
@@ -37,8 +37,10 @@ def candidate_resources(
     permission: str,
     subject: tuple[str, str, str | None],
     now: float,
+    deadline: float | None = None,
 ) -> set[str]:
     """Ids of ``resource_type`` that may have ``permission`` for ``subject`` (a superset)."""
+    check_deadline(deadline)
     start: NodeKey = subject
     seen: set[NodeKey] = {start}
     queue: deque[NodeKey] = deque([start])
@@ -55,6 +57,8 @@ def candidate_resources(
             queue.append(key)
 
     while queue:
+        if deadline is not None and not len(seen) & 255:
+            check_deadline(deadline)
         t, oid, rel = queue.popleft()
         if rel is not None and t == resource_type and rel == permission:
             found.add(oid)
@@ -103,9 +107,11 @@ class SubjectsWalker:
         now: float,
         max_depth: int,
         context: Mapping[str, Any] | None,
+        deadline: float | None = None,
     ):
         self.plan = plan
         self.index = index
+        self.deadline = deadline
         self.want = (subject_type, subject_relation)
         self.now = now
         self.max_depth = max_depth
@@ -135,6 +141,7 @@ class SubjectsWalker:
         member = self.plan.members.get((rtype, rel))
         if member is None:
             return SubjectSet()
+        check_deadline(self.deadline)
         depth = len(self.stack)
         if depth >= self.max_depth:
             raise MaximumDepthExceeded(

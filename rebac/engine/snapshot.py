@@ -24,7 +24,7 @@ from rebac.engine.rules import (
     validate_subject,
 )
 from rebac.engine.values import Conditional, Value
-from rebac.errors import NotFound, RebacError, UnknownDefinition
+from rebac.errors import DeadlineExceeded, NotFound, RebacError, UnknownDefinition
 from rebac.model import (
     CheckItem,
     CheckResult,
@@ -143,7 +143,12 @@ class Snapshot:
         return plan
 
     def _checker(
-        self, index: IndexView, plan: Plan, s: SubjectRef, context: Mapping[str, Any] | None
+        self,
+        index: IndexView,
+        plan: Plan,
+        s: SubjectRef,
+        context: Mapping[str, Any] | None,
+        deadline: float | None,
     ) -> Checker:
         e = self._engine
         return Checker(
@@ -155,6 +160,7 @@ class Snapshot:
             now=e.clock(),
             max_depth=e.max_depth,
             context=context,
+            deadline=deadline,
         )
 
     # -- check ------------------------------------------------------------------------------------
@@ -167,11 +173,13 @@ class Snapshot:
         context: Mapping[str, Any] | None = None,
         *,
         contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> CheckResult:
         """Does ``subject`` have ``permission`` on ``resource``?
 
         ``contextual`` relationships are evaluated as if written (validated like writes, never
-        stored).
+        stored). ``deadline`` (a ``time.monotonic()`` value) stops evaluation with
+        :class:`~rebac.errors.DeadlineExceeded` once passed; the same holds for every query.
         """
         r, s = as_object(resource), as_subject(subject)
         if context:
@@ -181,11 +189,15 @@ class Snapshot:
             plan = self._plan(state)
             _validate_query(plan, r, permission, s, resource, subject)
             index = _view(state, plan, contextual)
-            value = self._checker(index, plan, s, context).check(r.type, r.id, permission)
+            value = self._checker(index, plan, s, context, deadline).check(r.type, r.id, permission)
         return _result(value, self._revision)
 
     def check_bulk(
-        self, items: Sequence[CheckItem], *, contextual: Sequence[Relationship | str] = ()
+        self,
+        items: Sequence[CheckItem],
+        *,
+        contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> list[CheckResult | RebacError]:
         """Each item answered on its own (its own context); errors are per item, in order."""
         results: list[CheckResult | RebacError] = []
@@ -198,8 +210,11 @@ class Snapshot:
                         item.subject,
                         item.context,
                         contextual=contextual,
+                        deadline=deadline,
                     )
                 )
+            except DeadlineExceeded:
+                raise  # the whole request is out of time, not this item
             except RebacError as exc:
                 results.append(exc)
         return results
@@ -213,6 +228,7 @@ class Snapshot:
         *,
         recursive: bool = False,
         contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> ExpandNode:
         r = as_object(resource)
         e = self._engine
@@ -226,6 +242,7 @@ class Snapshot:
                 now=e.clock(),
                 max_depth=e.max_depth,
                 recursive=recursive,
+                deadline=deadline,
             )
             return expander.expand(r.type, r.id, permission)
 
@@ -241,6 +258,7 @@ class Snapshot:
         limit: int | None = None,
         after: str | None = None,
         contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> list[LookupResult]:
         """``resource_type`` ids on which ``subject`` has ``permission``, sorted by id.
 
@@ -256,7 +274,7 @@ class Snapshot:
             validate_check_target(plan.schema, resource_type, permission)
             validate_subject(plan.schema, s)
             index = _view(state, plan, contextual)
-            checker = self._checker(index, plan, s, context)
+            checker = self._checker(index, plan, s, context, deadline)
             candidates = sorted(
                 candidate_resources(
                     plan,
@@ -265,6 +283,7 @@ class Snapshot:
                     permission,
                     (s.type, s.id, s.relation),
                     checker.now,
+                    deadline,
                 )
             )
             out: list[LookupResult] = []
@@ -290,6 +309,7 @@ class Snapshot:
         limit: int | None = None,
         after: str | None = None,
         contextual: Sequence[Relationship | str] = (),
+        deadline: float | None = None,
     ) -> list[LookupResult]:
         """Subjects of ``subject_type`` with ``permission`` on ``resource``, sorted by id.
 
@@ -316,6 +336,7 @@ class Snapshot:
                 now=e.clock(),
                 max_depth=e.max_depth,
                 context=context,
+                deadline=deadline,
             )
             found = walker.subjects(r.type, r.id, permission)
         out: list[LookupResult] = []

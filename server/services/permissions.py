@@ -14,7 +14,7 @@ import grpc
 
 from rebac.api.v1 import permission_service_pb2 as pb
 from rebac.api.v1 import permission_service_pb2_grpc as pb_grpc
-from rebac.errors import RebacError
+from rebac.errors import DeadlineExceeded, RebacError
 from rebac.model import LookupResult
 from server import convert as cv
 from server.calls import Budget
@@ -39,8 +39,9 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         ctx = cv.context_in(request.context, request.HasField("context"))
         consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
+        budget = self.deps.control.budget(context)
         snapshot = engine.snapshot(consistency)
-        result = snapshot.check(resource, permission, subject, ctx)
+        result = snapshot.check(resource, permission, subject, ctx, deadline=budget.end)
         return pb.CheckResponse(
             checked_at=cv.token_out(snapshot.token),
             permissionship=cv.permissionship_out(result.permissionship),
@@ -68,7 +69,15 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
                 budget.check()
                 pair = pb.CheckBulkResponsePair(request=raw)
                 try:
-                    r = snapshot.check(item.resource, item.permission, item.subject, item.context)
+                    r = snapshot.check(
+                        item.resource,
+                        item.permission,
+                        item.subject,
+                        item.context,
+                        deadline=budget.end,
+                    )
+                except DeadlineExceeded:
+                    raise  # the call is out of time, not this item
                 except RebacError as exc:
                     pair.error.CopyFrom(cv.item_error_out(describe(exc)))
                 else:
@@ -85,8 +94,11 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         permission = cv.relation_in(request.permission, "permission")
         consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
+        budget = self.deps.control.budget(context)
         snapshot = engine.snapshot(consistency)
-        tree = snapshot.expand(resource, permission, recursive=request.recursive)
+        tree = snapshot.expand(
+            resource, permission, recursive=request.recursive, deadline=budget.end
+        )
         return pb.ExpandResponse(
             expanded_at=cv.token_out(snapshot.token), tree_root=cv.expand_out(tree)
         )
@@ -117,7 +129,7 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
                     budget,
                     limit,
                     lambda n, a: snapshot.lookup_resources(
-                        rtype, permission, subject, ctx, limit=n, after=a
+                        rtype, permission, subject, ctx, limit=n, after=a, deadline=budget.end
                     ),
                     after,
                 )
@@ -171,6 +183,7 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
                     include_wildcards=wildcards,
                     limit=None if limit is None else limit + 1,
                     after=position[0] if position else None,
+                    deadline=budget.end,
                 )
                 revision, token = snapshot.revision, snapshot.token
             complete = limit is None or len(found) <= limit

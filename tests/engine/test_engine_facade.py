@@ -281,3 +281,21 @@ def test_import_validates_against_the_schema_and_is_atomic(engine: Engine) -> No
     with pytest.raises(AlreadyExists):
         engine.import_relationships([["document:i6#owner@user:e", "document:i1#owner@user:a"]])
     assert not engine.check("document:i6", "edit", "user:e").allowed
+
+
+def test_a_passed_deadline_stops_every_query(engine: Engine) -> None:
+    import time
+
+    from rebac.errors import DeadlineExceeded
+
+    e = Engine(SCHEMA)
+    e.touch(*(f"folder:f{i}#parent@folder:f{i + 1}" for i in range(40)))
+    past = time.monotonic() - 1
+    with pytest.raises(DeadlineExceeded):
+        e.lookup_subjects("folder:f0", "view", "user", deadline=past)
+    with pytest.raises(DeadlineExceeded):
+        e.expand("folder:f0", "view", recursive=True, deadline=past)
+    with pytest.raises(DeadlineExceeded):
+        e.check("folder:f0", "view", "user:nobody", deadline=past)
+    with pytest.raises(DeadlineExceeded):
+        e.lookup_resources("folder", "view", "user:nobody", deadline=past)
