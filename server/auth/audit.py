@@ -1,0 +1,195 @@
+"""The audit log: one JSON line per call, saying who did what to which store and what came of it.
+
+Fields (every line has all of them, ``null`` when they do not apply):
+
+``event_id``, ``time`` (UTC, ISO 8601), ``listener`` (``data``/``admin``), ``rpc``, ``store``,
+``principal`` (``{"sub", "iss"}``), ``auth_method`` (``jwt``/``api_key``/``mtls``),
+``credential`` (key id or certificate identity, never the credential), ``resource``,
+``permission``, ``subject`` (Check), ``items`` (CheckBulk: one object per item), ``decision``,
+``revision`` (the consistency token the answer was computed at), ``request_id``, ``peer``,
+``status`` (gRPC code name), ``reason`` and ``detail`` (why a call was refused).
+
+``decision`` is, for Check, the answer (ALLOW, DENY, CONDITIONAL) or ERROR; for every other
+call the access decision: ALLOW (admitted and served), DENY (refused by authentication or
+authorization), ERROR (admitted, then failed).
+
+Why this shape: the *decision fields* (:data:`DECISION_FIELDS`: everything except event id,
+time, request id and peer) are a pure function of the caller, the request and the revision, so
+two identical checks at the same revision give identical decision fields and an auditor can
+diff them. Attacker-supplied text is clipped and JSON-escaped (``ensure_ascii``), so no line can
+be forged or split. Tokens, keys and secrets are never written: the event is built from the
+:class:`~server.auth.principal.Principal`, which holds none.
+
+Admin-listener calls are always written; ``audit_calls = false`` only silences the data plane.
+Each line is one ``write`` on an ``O_APPEND`` descriptor, so several worker processes can share
+the file without interleaving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from server.auth.principal import Principal
+from server.auth.quote import clip
+
+log = logging.getLogger("rebac.audit")
+
+FIELDS = (
+    "event_id",
+    "time",
+    "listener",
+    "rpc",
+    "store",
+    "principal",
+    "auth_method",
+    "credential",
+    "resource",
+    "permission",
+    "subject",
+    "items",
+    "decision",
+    "revision",
+    "request_id",
+    "peer",
+    "status",
+    "reason",
+    "detail",
+)
+DECISION_FIELDS = tuple(f for f in FIELDS if f not in ("event_id", "time", "request_id", "peer"))
+MAX_FIELD = 256
+
+PERMISSIONSHIP_DECISIONS = {1: "DENY", 2: "ALLOW", 3: "CONDITIONAL"}
+CHECK = "/rebac.api.v1.PermissionService/Check"
+CHECK_BULK = "/rebac.api.v1.PermissionService/CheckBulk"
+
+
+class AuditLog:
+    """An append-only JSON-lines sink. ``healthy`` turns False after a failed write."""
+
+    def __init__(self, fd: int, name: str, *, owned: bool = True):
+        self._fd = fd
+        self.name = name
+        self._owned = owned
+        self._lock = threading.Lock()
+        self.healthy = True
+
+    @classmethod
+    def open(cls, destination: str) -> AuditLog:
+        """A file (created 0600, appended to) or ``-`` for standard error."""
+        if destination == "-":
+            return cls(sys.stderr.fileno(), "<stderr>", owned=False)
+        path = Path(destination)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return cls(fd, str(path))
+
+    def write(self, event: Mapping[str, Any]) -> None:
+        line = json.dumps(event, sort_keys=True, ensure_ascii=True, separators=(",", ":")) + "\n"
+        data = line.encode("ascii")
+        with self._lock:
+            try:
+                written = os.write(self._fd, data)
+                if written != len(data):
+                    raise OSError(f"short write ({written} of {len(data)} bytes)")
+            except OSError as exc:
+                if self.healthy:
+                    log.error("audit log %s: write failed: %s", self.name, exc)
+                self.healthy = False
+                return
+            self.healthy = True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owned and self._fd >= 0:
+                os.close(self._fd)
+            self._fd = -1
+
+
+def new_event(listener: str, rpc: str, request_id: str, peer: str) -> dict[str, Any]:
+    event: dict[str, Any] = dict.fromkeys(FIELDS)
+    event.update(
+        event_id=uuid.uuid4().hex,
+        time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        listener=listener,
+        rpc=rpc,
+        request_id=request_id,
+        peer=clip(peer, MAX_FIELD),
+    )
+    return event
+
+
+def set_principal(event: dict[str, Any], principal: Principal) -> None:
+    event["principal"] = {"sub": clip(principal.sub, MAX_FIELD), "iss": principal.iss}
+    event["auth_method"] = principal.method
+    event["credential"] = clip(principal.credential_id, MAX_FIELD)
+
+
+def set_refusal(event: dict[str, Any], status: str, reason: str, detail: str) -> None:
+    event.update(decision="DENY", status=status, reason=reason, detail=clip(detail, MAX_FIELD))
+
+
+# -- what a request and a response say, read by field name (no generated code imported) --------
+
+
+def _object(ref: Any) -> str:
+    return f"{clip(ref.object_type, 128)}:{clip(ref.object_id, MAX_FIELD)}"
+
+
+def _subject(ref: Any) -> str:
+    text = _object(ref.object)
+    return f"{text}#{clip(ref.optional_relation, 128)}" if ref.optional_relation else text
+
+
+def _check_fields(item: Any) -> dict[str, str]:
+    return {
+        "resource": _object(item.resource),
+        "permission": clip(item.permission, 128),
+        "subject": _subject(item.subject),
+    }
+
+
+def describe_request(rpc: str, request: Any, event: dict[str, Any]) -> None:
+    """Store and, for checks, what was asked."""
+    store = getattr(request, "store_id", None)
+    if isinstance(store, str) and store:
+        event["store"] = clip(store, MAX_FIELD)
+    if rpc == CHECK:
+        event.update(_check_fields(request))
+    elif rpc == CHECK_BULK:
+        event["items"] = [_check_fields(item) for item in request.items]
+
+
+def find_revision(message: Any) -> str | None:
+    """The consistency token in a response (top level, or one level down as in LookupEnd)."""
+    for field, value in message.ListFields():
+        if field.message_type is None or field.is_repeated:
+            continue
+        if field.message_type.name == "ConsistencyToken":
+            token: str = value.token
+            return token
+        if field.message_type.name == "LookupEnd":
+            return find_revision(value)
+    return None
+
+
+def describe_response(rpc: str, response: Any, event: dict[str, Any]) -> None:
+    revision = find_revision(response)
+    if revision is not None:
+        event["revision"] = revision
+    if rpc == CHECK:
+        event["decision"] = PERMISSIONSHIP_DECISIONS.get(response.permissionship, "ERROR")
+    elif rpc == CHECK_BULK and event["items"] is not None:
+        for item, pair in zip(event["items"], response.pairs, strict=False):
+            if pair.HasField("error"):
+                item["decision"] = "ERROR"
+            else:
+                item["decision"] = PERMISSIONSHIP_DECISIONS.get(pair.item.permissionship, "ERROR")

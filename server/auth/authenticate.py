@@ -1,0 +1,78 @@
+"""Authentication: call metadata (and the peer certificate) in, a :class:`Principal` out.
+
+No gRPC here either; the interceptor hands over the metadata pairs and ``auth_context()``.
+The rules about the header itself:
+
+* exactly one ``authorization`` entry: two of them are refused, since which one a proxy, a
+  logger and this server each read could differ;
+* the scheme is ``Bearer`` (case-insensitive, RFC 6750) followed by one space and the token;
+* a value starting ``rbk_`` is an API key (data-plane listener only), anything else a JWT;
+* with no ``authorization`` at all, a client certificate mapped in the identities file is the
+  credential (data-plane listener only); otherwise the call is refused;
+* a token bound to a certificate (``cnf.x5t#S256``) must arrive over a connection that
+  presented that certificate.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from server.auth.apikeys import ApiKeys, looks_like_key
+from server.auth.mtls import CertIdentities, peer_thumbprint
+from server.auth.principal import Principal
+from server.auth.quote import quote
+from server.auth.verify import AuthFailure, TokenVerifier
+
+AUTHORIZATION = "authorization"
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([!-~]+)")
+
+Metadata = Sequence[tuple[str, str | bytes]]
+AuthContext = Mapping[str, Sequence[bytes]]
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    """The credential types one listener accepts."""
+
+    tokens: TokenVerifier | None
+    api_keys: ApiKeys | None = None
+    certs: CertIdentities | None = None
+
+    def authenticate(self, metadata: Metadata, auth_context: AuthContext) -> Principal:
+        values = [v for k, v in metadata if k.lower() == AUTHORIZATION]
+        if len(values) > 1:
+            raise AuthFailure("duplicate_authorization", f"{len(values)} headers")
+        if not values:
+            if self.certs is not None:
+                principal = self.certs.authenticate(auth_context)
+                if principal is not None:
+                    return principal
+                raise AuthFailure("no_credentials", "client certificate not in identities")
+            raise AuthFailure("no_credentials")
+        value = values[0]
+        if not isinstance(value, str):
+            raise AuthFailure("bad_scheme", "binary value")
+        match = _BEARER.fullmatch(value)
+        if match is None:
+            raise AuthFailure("bad_scheme", quote(value.split(" ", 1)[0], 32))
+        credential = match.group(1)
+        if looks_like_key(credential):
+            if self.api_keys is None:
+                raise AuthFailure("api_key_not_accepted")
+            principal = self.api_keys.authenticate(credential)
+            if principal is None:
+                raise AuthFailure("unknown_api_key")
+            return principal
+        if self.tokens is None:
+            raise AuthFailure("token_not_accepted")
+        principal = self.tokens.verify(credential)
+        if principal.cert_thumbprint is not None:
+            presented = peer_thumbprint(auth_context)
+            if presented is None or not hmac.compare_digest(
+                presented.encode(), principal.cert_thumbprint.encode()
+            ):
+                raise AuthFailure("cert_binding", "token bound to another certificate")
+        return principal

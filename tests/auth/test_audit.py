@@ -1,0 +1,180 @@
+"""The audit log: one JSON line per call with the issue's fields, deterministic decision
+fields, no secrets, attacker text escaped, and admin actions always recorded."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import grpc
+import pytest
+
+from rebac.api.v1 import (
+    core_pb2,
+    permission_service_pb2,
+    schema_service_pb2,
+    store_service_pb2,
+    store_service_pb2_grpc,
+)
+from server.auth.audit import DECISION_FIELDS, FIELDS
+from tests.auth.conftest import SCHEMA, Deploy, Deployment, bearer
+from tests.auth.helpers import SigningKey, admin_claims, claims, forge, invoke
+
+Keys = dict[str, SigningKey]
+
+
+def _ref(t: str, i: str) -> core_pb2.ObjectReference:
+    return core_pb2.ObjectReference(object_type=t, object_id=i)
+
+
+def _check(d: Deployment, token: str, user: str, consistency: core_pb2.Consistency | None = None):
+    request = permission_service_pb2.CheckRequest(
+        store_id="default",
+        resource=_ref("document", "d1"),
+        permission="view",
+        subject=core_pb2.SubjectReference(object=_ref("user", user)),
+        consistency=consistency,
+    )
+    return d.perm().Check(request, metadata=bearer(token), timeout=10)
+
+
+def test_a_check_is_one_line_with_every_field(deployment: Deployment, keys: Keys) -> None:
+    response = _check(deployment, keys["ec"].sign(claims()), "alice")
+    [event] = deployment.audit()
+    assert set(event) == set(FIELDS)
+    assert event["listener"] == "data"
+    assert event["rpc"] == "/rebac.api.v1.PermissionService/Check"
+    assert event["store"] == "default"
+    assert event["principal"] == {"sub": "svc:billing", "iss": "https://issuer.example"}
+    assert (event["auth_method"], event["credential"]) == ("jwt", "ec-1")
+    assert (event["resource"], event["permission"], event["subject"]) == (
+        "document:d1",
+        "view",
+        "user:alice",
+    )
+    assert (event["decision"], event["status"]) == ("ALLOW", "OK")
+    assert event["revision"] == response.checked_at.token
+    assert event["request_id"] and event["peer"].startswith("ipv4:127.0.0.1:")
+    assert event["time"].endswith("Z") and len(event["event_id"]) == 32
+    _check(deployment, keys["ec"].sign(claims()), "mallory")
+    assert deployment.audit()[-1]["decision"] == "DENY"
+
+
+def test_same_input_at_the_same_revision_gives_identical_decision_fields(
+    deployment: Deployment, keys: Keys
+) -> None:
+    token = keys["ec"].sign(claims())
+    first = _check(deployment, token, "alice")
+    deployment.datastore.engine("default").touch("document:d2#viewer@user:bob")  # head moves
+    at = core_pb2.Consistency(at_exact_snapshot=first.checked_at)
+    _check(deployment, keys["ec"].sign(claims()), "alice", at)
+    a, b = deployment.audit()
+    assert {f: a[f] for f in DECISION_FIELDS} == {f: b[f] for f in DECISION_FIELDS}
+    assert a["event_id"] != b["event_id"] and a["request_id"] != b["request_id"]
+
+
+def test_check_bulk_records_each_item(deployment: Deployment, keys: Keys) -> None:
+    item = permission_service_pb2.CheckBulkRequestItem
+    request = permission_service_pb2.CheckBulkRequest(
+        store_id="default",
+        items=[
+            item(
+                resource=_ref("document", "d1"),
+                permission="view",
+                subject=core_pb2.SubjectReference(object=_ref("user", u)),
+            )
+            for u in ("alice", "bob")
+        ]
+        + [
+            item(
+                resource=_ref("document", "d1"),
+                permission="nope",
+                subject=core_pb2.SubjectReference(object=_ref("user", "alice")),
+            )
+        ],
+    )
+    deployment.perm().CheckBulk(request, metadata=bearer(keys["ec"].sign(claims())), timeout=10)
+    event = deployment.audit()[-1]
+    assert [i["decision"] for i in event["items"]] == ["ALLOW", "DENY", "ERROR"]
+    assert event["items"][1]["subject"] == "user:bob"
+
+
+def test_no_token_key_or_secret_is_ever_written(deployment: Deployment, keys: Keys) -> None:
+    good = keys["ec"].sign(claims())
+    expired = keys["ec"].sign(claims(exp=1, iat=0))
+    _check(deployment, good, "alice")
+    for token in (expired, good + "x", "rbk_" + "s3cret" * 8):
+        deployment.unary(bearer(token))
+    text = deployment.audit_path.read_text()
+    for token in (good, expired):
+        for segment in token.split("."):
+            assert segment not in text
+    assert "s3cret" not in text
+    assert len(text.splitlines()) == 4
+
+
+def test_attacker_strings_cannot_forge_lines(
+    deployment: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    evil = 'x"}\n{"decision":"ALLOW","forged":true}\x1b[2J' + "A" * 5000
+    caplog.set_level(logging.WARNING, logger="rebac.auth")
+    deployment.unary(bearer(forge({"alg": "RS256", "kid": evil}, claims())))
+    lines = deployment.audit_path.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].isascii()
+    event = deployment.audit()[0]
+    assert event["decision"] == "DENY" and "forged" not in event
+    assert len(event["detail"]) <= 256
+    [record] = [r for r in caplog.records if "refused" in r.getMessage()]
+    message = record.getMessage()
+    assert "\n" not in message and "\x1b" not in message and len(message) < 600
+
+
+def test_audit_calls_off_silences_only_admitted_data_plane_calls(
+    deploy: Deploy, keys: Keys
+) -> None:
+    d = deploy(audit_calls=False)
+    _check(d, keys["ec"].sign(claims()), "alice")
+    assert d.audit() == []
+    d.unary([])  # refusals are always recorded
+    assert [e["reason"] for e in d.audit()] == ["no_credentials"]
+    stub = store_service_pb2_grpc.StoreServiceStub(d.channel(admin=True))
+    stub.ListStores(
+        store_service_pb2.ListStoresRequest(), metadata=bearer(keys["ec"].sign(admin_claims()))
+    )
+    assert d.audit()[-1]["rpc"] == "/rebac.api.v1.StoreService/ListStores"
+    assert d.audit()[-1]["listener"] == "admin"
+
+
+def test_admin_actions_are_refused_while_the_audit_log_is_broken(
+    deployment: Deployment, keys: Keys
+) -> None:
+    deployment.runtime.audit.healthy = False
+    request = schema_service_pb2.WriteSchemaRequest(store_id="default", schema=SCHEMA)
+    outcome = invoke(
+        deployment.channel(admin=True),
+        "/rebac.api.v1.SchemaService/WriteSchema",
+        request.SerializeToString(),
+        bearer(keys["ec"].sign(admin_claims())),
+    )
+    assert outcome.code is grpc.StatusCode.UNAVAILABLE
+    assert deployment.spy.calls == []
+
+
+def test_a_write_failure_marks_the_log_unhealthy(tmp_path: Path) -> None:
+    from server.auth.audit import AuditLog
+
+    log = AuditLog.open(str(tmp_path / "a.jsonl"))
+    log.write({"a": 1})
+    log.close()
+    log.write({"a": 2})  # closed descriptor: EBADF
+    assert not log.healthy
+    assert (tmp_path / "a.jsonl").read_text() == '{"a":1}\n'
+    assert oct((tmp_path / "a.jsonl").stat().st_mode & 0o777) == "0o600"
+
+
+def test_errors_are_recorded_as_error(deployment: Deployment, keys: Keys) -> None:
+    request = permission_service_pb2.CheckRequest(store_id="default")  # no resource
+    with pytest.raises(grpc.RpcError):
+        deployment.perm().Check(request, metadata=bearer(keys["ec"].sign(claims())), timeout=10)
+    event = deployment.audit()[-1]
+    assert (event["decision"], event["status"]) == ("ERROR", "INVALID_ARGUMENT")
