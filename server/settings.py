@@ -22,13 +22,14 @@ from typing import Any
 
 import yaml
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
+
+from server.auth.settings import AuthSettings
 
 ENV_PREFIX = "REBAC_"
 CONFIG_ENV = "REBAC_CONFIG"
@@ -60,8 +61,12 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-class Settings(BaseModel):
-    """Everything ``rebac serve`` can be told. All durations are in seconds."""
+class Settings(AuthSettings):
+    """Everything ``rebac serve`` can be told. All durations are in seconds.
+
+    The authentication, authorization and audit settings (``auth_*``, ``tls_*``,
+    ``admin_listen``, ``audit_*``) are inherited from :class:`server.auth.settings.AuthSettings`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
