@@ -10,6 +10,12 @@ Interceptor order (outermost first), fixed here and nowhere else:
    kind, and may end a call with their own status (the error layer leaves such a status alone);
 3. the servicer.
 
+Listeners: one :class:`RebacServer` is one listener. ``services`` picks which rebac services it
+serves (the data-plane and admin listeners of :mod:`server.auth` differ), ``credentials`` makes
+it TLS, ``extra_options`` adds gRPC server options, and ``companions`` are further listeners
+over the same datastore that start and stop with it (the admin listener); only the server that
+``owns_datastore`` closes the datastore.
+
 Shutdown (:meth:`RebacServer.stop`), in this order: health reports NOT_SERVING (load balancers
 stop routing here), endless streams (Watch) end with UNAVAILABLE so clients reconnect
 elsewhere, new calls are refused with UNAVAILABLE while in-flight calls get ``grace_period``
@@ -22,7 +28,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent import futures
 from pathlib import Path
 from types import FrameType
@@ -115,8 +121,17 @@ class RebacServer:
         settings: Settings,
         datastore: Datastore,
         interceptors: Sequence[Interceptor] = (),
+        *,
+        services: Collection[str] = SERVICE_NAMES,
+        credentials: grpc.ServerCredentials | None = None,
+        extra_options: Sequence[tuple[str, Any]] = (),
+        companions: Sequence[RebacServer] = (),
+        owns_datastore: bool = True,
     ):
         self.settings = settings
+        self.services = tuple(name for name in SERVICE_NAMES if name in services)
+        self.companions = tuple(companions)
+        self.owns_datastore = owns_datastore
         self.datastore = datastore
         self.control = CallControl(settings.default_deadline)
         self.health = health.HealthServicer()
@@ -129,6 +144,7 @@ class RebacServer:
             # Several workers share the port only when asked to; otherwise a second server on
             # the same port must fail to bind instead of silently splitting the traffic.
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            *extra_options,
         ]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rebac"),
@@ -137,22 +153,31 @@ class RebacServer:
         )
         deps = Deps(datastore, settings, self.control)
         add = self.server
-        permission_service_pb2_grpc.add_PermissionServiceServicer_to_server(
-            PermissionServicer(deps), add
-        )
-        relationship_service_pb2_grpc.add_RelationshipServiceServicer_to_server(
-            RelationshipServicer(deps), add
-        )
-        schema_service_pb2_grpc.add_SchemaServiceServicer_to_server(SchemaServicer(deps), add)
-        watch_service_pb2_grpc.add_WatchServiceServicer_to_server(WatchServicer(deps), add)
-        store_service_pb2_grpc.add_StoreServiceServicer_to_server(StoreServicer(deps), add)
+        perm, rels, schema, watch, stores = SERVICE_NAMES
+        if perm in self.services:
+            permission_service_pb2_grpc.add_PermissionServiceServicer_to_server(
+                PermissionServicer(deps), add
+            )
+        if rels in self.services:
+            relationship_service_pb2_grpc.add_RelationshipServiceServicer_to_server(
+                RelationshipServicer(deps), add
+            )
+        if schema in self.services:
+            schema_service_pb2_grpc.add_SchemaServiceServicer_to_server(SchemaServicer(deps), add)
+        if watch in self.services:
+            watch_service_pb2_grpc.add_WatchServiceServicer_to_server(WatchServicer(deps), add)
+        if stores in self.services:
+            store_service_pb2_grpc.add_StoreServiceServicer_to_server(StoreServicer(deps), add)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, add)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health_name, reflection.SERVICE_NAME), add
+            (*self.services, health_name, reflection.SERVICE_NAME), add
         )
         try:
-            self.port = self.server.add_insecure_port(settings.listen)
+            if credentials is not None:
+                self.port = self.server.add_secure_port(settings.listen, credentials)
+            else:
+                self.port = self.server.add_insecure_port(settings.listen)
         except RuntimeError as exc:
             raise SettingsError(
                 f"cannot listen on {settings.listen}: {exc} (is another server using the port?)"
@@ -167,8 +192,10 @@ class RebacServer:
 
     def start(self) -> None:
         self.server.start()
-        for name in ("", *SERVICE_NAMES):
+        for name in ("", *self.services):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        for companion in self.companions:
+            companion.start()
 
     def stop(self, grace: float | None = None) -> None:
         """Graceful shutdown (see the module docstring); safe to call more than once."""
@@ -176,11 +203,14 @@ class RebacServer:
             if self._stopped.is_set():
                 return
             grace = self.settings.grace_period if grace is None else grace
+            for companion in self.companions:
+                companion.stop(grace)
             log.info("shutting down: draining in-flight calls for up to %.1f s", grace)
             self.health.enter_graceful_shutdown()
             self.control.stopping.set()
             self.server.stop(grace).wait()
-            self.datastore.close()
+            if self.owns_datastore:
+                self.datastore.close()
             self._stopped.set()
             log.info("stopped")
 
@@ -193,10 +223,12 @@ def build_server(
     settings: Settings,
     datastore: Datastore,
     interceptors: Sequence[Interceptor] = (),
+    **listener: Any,
 ) -> RebacServer:
     """A server, not yet started. ``interceptors`` run after the request/error layer and before
-    any servicer, in the order given: this is where authentication plugs in."""
-    return RebacServer(settings, datastore, interceptors)
+    any servicer, in the order given: this is where authentication plugs in. ``listener``:
+    the keyword arguments of :class:`RebacServer` (services, credentials, companions, ...)."""
+    return RebacServer(settings, datastore, interceptors, **listener)
 
 
 def check_exposure(settings: Settings, *, authenticated: bool) -> None:
@@ -216,17 +248,23 @@ def serve(
     authenticated: bool = False,
     on_ready: Callable[[RebacServer], None] | None = None,
     signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
+    build: Callable[[Settings, Datastore], RebacServer] | None = None,
 ) -> None:
     """Run one server process until SIGTERM or SIGINT, then shut down gracefully.
 
     ``authenticated`` says that ``interceptors`` authenticate every call; without it only a
     loopback address is accepted. A second signal during the grace period stops at once.
+    ``build`` replaces :func:`build_server` (``interceptors`` then unused): the auth layer
+    builds its listeners this way (:meth:`server.auth.runtime.AuthRuntime.build_server`).
     """
     check_exposure(settings, authenticated=authenticated)
     datastore = open_datastore(settings)
     try:
         ensure_default_store(datastore, settings.default_store)
-        server = build_server(settings, datastore, interceptors)
+        if build is not None:
+            server = build(settings, datastore)
+        else:
+            server = build_server(settings, datastore, interceptors)
     except BaseException:
         datastore.close()
         raise
@@ -235,6 +273,8 @@ def serve(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if requested.is_set():
             log.warning("second signal: stopping now")
+            for companion in server.companions:
+                companion.server.stop(None)
             server.server.stop(None)
         requested.set()
 
