@@ -83,6 +83,7 @@ class Checker:
 
     __slots__ = (
         "caveats",
+        "context",
         "cut",
         "deadline",
         "index",
@@ -126,7 +127,8 @@ class Checker:
         self.reach_key = (subject_type, subject_relation)
         self.now = now
         self.max_depth = max_depth
-        self.caveats = CaveatContext(plan, context)
+        self.context = context
+        self.caveats: CaveatContext | None = None  # created on the first caveated edge
         self.memo: dict[tuple[str, str, str], Value] = {}
         self.onstack: dict[tuple[str, str, str], int] = {}
         self.stack: list[tuple[str, str, str]] = []
@@ -135,6 +137,13 @@ class Checker:
         self.prov: dict[tuple[str, str, str], tuple[Value, int]] = {}
         self.pending: dict[int, list[tuple[str, str, str]]] = {}
         self.memberships: dict[tuple[str, str], set[str]] | None = None
+
+    def caveat(self, edge: Edge) -> Value:
+        """The value of a caveated edge under the request context."""
+        caveats = self.caveats
+        if caveats is None:
+            caveats = self.caveats = CaveatContext(self.plan, self.context)
+        return caveats.evaluate(edge)
 
     # -- entry point ----------------------------------------------------------------------------
 
@@ -241,13 +250,13 @@ class Checker:
         result: Value = False
         e = node.edges.get((self.st, self.sid, self.srel))
         if e is not None and e.expires > now:
-            result = self.caveats.evaluate(e) if e.caveat is not None else True
+            result = self.caveat(e) if e.caveat is not None else True
             if result is True:
                 return True
         if self.srel is None:
             e = node.edges.get((self.st, "*", None))
             if e is not None and e.expires > now:
-                result = v_or(result, self.caveats.evaluate(e) if e.caveat is not None else True)
+                result = v_or(result, self.caveat(e) if e.caveat is not None else True)
                 if result is True:
                     return True
         plan = self.plan
@@ -266,7 +275,7 @@ class Checker:
                     continue
                 c: Value = True
                 if e.caveat is not None:
-                    c = self.caveats.evaluate(e)
+                    c = self.caveat(e)
                     if c is False:
                         continue
                 r = self.dispatch(gt, sid, gr)
@@ -295,7 +304,7 @@ class Checker:
                 continue
             if e.caveat is None:
                 return True
-            result = v_or(result, self.caveats.evaluate(e))
+            result = v_or(result, self.caveat(e))
             if result is True:
                 return True
         return result
@@ -453,7 +462,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
                         continue
                     c: Value = True
                     if e.caveat is not None:
-                        c = ch.caveats.evaluate(e)
+                        c = ch.caveat(e)
                         if c is False:
                             continue
                     r = ch.dispatch(gt, sid, target)
@@ -481,7 +490,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
                 seen = True
                 if not reachable:
                     return False
-                c: Value = ch.caveats.evaluate(e) if e.caveat is not None else True
+                c: Value = ch.caveat(e) if e.caveat is not None else True
                 if c is False:
                     return False
                 r = ch.dispatch(gt, sid, target)

@@ -211,6 +211,12 @@ class Engine:
 
     def snapshot(self, consistency: Consistency | None = None) -> Snapshot:
         """The state a query must see under ``consistency`` (default: minimize_latency)."""
+        if consistency is None:
+            # The hot path: the head as it is, while it is fresh enough (no lock needed to
+            # read two attributes; evaluation takes the lock).
+            head = self._head
+            if head.plan is not None and self.clock() - self._synced_at < self.quantum:
+                return Snapshot(self, head)
         mode = ConsistencyMode.MINIMIZE_LATENCY if consistency is None else consistency.mode
         with self.lock:
             head = self._head

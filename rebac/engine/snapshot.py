@@ -81,11 +81,19 @@ def as_subject(value: SubjectRef | str) -> SubjectRef:
     return ref
 
 
+_definite: dict[tuple[bool, int], CheckResult] = {}
+
+
 def _result(value: Value, revision: int) -> CheckResult:
-    if value is True:
-        return CheckResult(Permissionship.HAS_PERMISSION, (), revision)
-    if value is False:
-        return CheckResult(Permissionship.NO_PERMISSION, (), revision)
+    if value is True or value is False:
+        # Results are immutable: share the two definite answers of a revision.
+        result = _definite.get((value, revision))
+        if result is None:
+            if len(_definite) > 64:
+                _definite.clear()
+            p = Permissionship.HAS_PERMISSION if value else Permissionship.NO_PERMISSION
+            result = _definite[(value, revision)] = CheckResult(p, (), revision)
+        return result
     assert isinstance(value, Conditional)
     return CheckResult(
         Permissionship.CONDITIONAL_PERMISSION, tuple(sorted(value.missing)), revision
@@ -188,7 +196,7 @@ class Snapshot:
             state = self._use()
             plan = self._plan(state)
             _validate_query(plan, r, permission, s, resource, subject)
-            index = _view(state, plan, contextual)
+            index = _view(state, plan, contextual) if contextual else state.index
             value = self._checker(index, plan, s, context, deadline).check(r.type, r.id, permission)
         return _result(value, self._revision)
 
