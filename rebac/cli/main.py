@@ -10,7 +10,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rebac.cli import schema_cmd, serve_cmd, validate_cmd
+from rebac.cli import (
+    bulk_cmd,
+    query_cmd,
+    rel_cmd,
+    schema_cmd,
+    serve_cmd,
+    validate_cmd,
+    watch_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rebac", description="Relationship-based authorization engine (SpiceDB-compatible)."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (schema_cmd, validate_cmd, serve_cmd):
+    for module in (
+        schema_cmd,
+        validate_cmd,
+        serve_cmd,
+        rel_cmd,
+        query_cmd,
+        watch_cmd,
+        bulk_cmd,
+    ):
         module.register(sub)
     return parser
 
