@@ -6,6 +6,10 @@ where it listens and how to call it. Every setting of :class:`server.settings.Se
 flag (``--max-page-size``), an environment variable (``REBAC_MAX_PAGE_SIZE``) or a key of the
 ``--config`` file; flags win over the environment, which wins over the file.
 
+Authentication (:mod:`server.auth`): with ``auth_*`` settings the server verifies workload
+tokens (and/or API keys, client certificates) and serves the admin APIs on ``admin_listen``
+only. Without them it listens on loopback only and checks no token.
+
 Exit codes: 0 after a clean shutdown, 2 for settings that cannot be used (printed, nothing
 started).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--config", type=Path, metavar="FILE", help="settings file (.toml, .json or .yaml)"
     )
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)
         shown = f" (default: {default})" if default is not None else ""
         parser.add_argument(
             f"--{name.replace('_', '-')}",
@@ -50,23 +55,46 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(func=_serve)
 
 
-def banner(address: str, settings: Any, *, workers: int) -> str:
-    """What an operator needs first: where, with what data, how to call it, what is missing."""
+def banner(
+    address: str,
+    settings: Any,
+    *,
+    workers: int,
+    auth: Sequence[str] = (),
+    token_file: Path | None = None,
+    admin_address: str | None = None,
+) -> str:
+    """What an operator needs first: where, with what data, how to call it, what is missing.
+
+    ``auth``: the authentication lines (:meth:`server.auth.runtime.AuthRuntime.describe`);
+    ``token_file``: the development token, shown in the example calls."""
     store = settings.default_store
     plural = "s" if workers != 1 else ""
     request = json.dumps({"store_id": store})
+    header = f' -H "authorization: Bearer $(cat {token_file})"' if token_file else ""
+    client_auth = (
+        f", metadata=[('authorization', 'Bearer ' + open('{token_file}').read().strip())]"
+        if token_file
+        else ""
+    )
+    transport = "" if getattr(settings, "tls_cert", None) else " -plaintext"
+    auth_lines = list(auth) or [
+        "  authentication: NONE - local development only; listening on loopback, no tokens",
+        "                  are checked (set auth_* settings to require them)",
+    ]
+    admin = [f"  admin listener: {admin_address} (schema writes, stores)"] if admin_address else []
     return "\n".join(
         [
             f"rebac server listening on {address} ({workers} worker{plural})",
+            *admin,
             f"  datastore:      {settings.store_spec}",
             f"  default store:  {store}",
-            "  authentication: NONE - local development only; listening on loopback, no tokens",
-            "                  are checked (authentication configuration is not available yet)",
-            f"  try:  grpcurl -plaintext -d '{request}' {address} "
+            *auth_lines,
+            f"  try:  grpcurl{transport}{header} -d '{request}' {address} "
             "rebac.api.v1.SchemaService/ReadSchema",
-            f"        grpcurl -plaintext {address} list   (every service, by reflection)",
+            f"        grpcurl{transport}{header} {address} list   (every service, by reflection)",
             f'  or:   python -c "from rebac.client import Client; '
-            f"print(Client('{address}', '{store}').list_stores())\"",
+            f"print(Client('{address}', '{store}'{client_auth}).list_stores())\"",
             "  stop: Ctrl-C or SIGTERM (in-flight calls finish; press twice to stop at once)",
         ]
     )
@@ -84,6 +112,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"rebac serve: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     configure_logging(settings)
+    if settings.auth_configured:
+        return _serve_authenticated(settings)
 
     def ready(server: RebacServer) -> None:
         print(banner(server.address, settings, workers=1), flush=True)
@@ -96,4 +126,71 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"rebac serve: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
+    return EXIT_OK
+
+
+def _serve_authenticated(settings: Any) -> int:
+    """With :mod:`server.auth` in front: the data-plane listener, the admin listener when
+    ``admin_listen`` is set, or -- without authentication settings -- development mode (one
+    loopback listener, a local signing key, a token in ``DATA_DIR/dev-auth/token``)."""
+    from server.app import RebacServer, check_exposure, serve
+    from server.auth.devmode import write_token
+    from server.auth.runtime import AuthSetupError, build_auth, worker_interceptors
+    from server.settings import SettingsError
+    from server.workers import run_workers
+
+    try:
+        runtime = build_auth(settings, settings.data_dir)
+    except AuthSetupError as exc:
+        print(f"rebac serve: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    token_file = write_token(settings.data_dir) if runtime.dev_mode else None
+
+    def ready(server: RebacServer) -> None:
+        admin = server.companions[0].address if server.companions else None
+        text = banner(
+            server.address,
+            settings,
+            workers=1,
+            auth=runtime.describe(),
+            token_file=token_file,
+            admin_address=admin,
+        )
+        print(text, flush=True)
+
+    try:
+        check_exposure(settings, authenticated=not runtime.dev_mode)
+        if runtime.dev_mode and settings.admin_listen:
+            raise SettingsError(
+                "admin_listen needs authentication configured (auth_issuer, auth_audience, "
+                "auth_admin_audience and keys): development mode serves every API on one "
+                "loopback listener"
+            )
+        if settings.workers > 1:
+            if settings.admin_listen or settings.tls_cert:
+                raise SettingsError(
+                    "with several workers, TLS and admin_listen are not available yet "
+                    "(use --workers 1)"
+                )
+            runtime.close()  # each worker builds its own
+            text = banner(
+                settings.listen,
+                settings,
+                workers=settings.workers,
+                auth=runtime.describe(),
+                token_file=token_file,
+            )
+            print(text, flush=True)
+            return run_workers(settings, interceptor_factory=worker_interceptors)
+        serve(
+            settings,
+            authenticated=not runtime.dev_mode,
+            on_ready=ready,
+            build=runtime.build_server,
+        )
+    except SettingsError as exc:
+        print(f"rebac serve: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    finally:
+        runtime.close()
     return EXIT_OK
