@@ -197,6 +197,10 @@ class KeyCache:
                     lambda: self._generation != generation or self._stopped, self.wait + 0.5
                 )
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
     def stop(self) -> None:
         with self._cond:
             self._stopped = True

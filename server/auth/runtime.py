@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -31,6 +31,11 @@ from server.auth.scopes import Listener
 from server.auth.settings import AuthSettings
 from server.auth.stepup import StepUpPolicy
 from server.auth.verify import TokenPolicy, TokenVerifier, normalise_typ
+
+if TYPE_CHECKING:
+    from rebac.datastore import Datastore
+    from server.app import Interceptor, RebacServer
+    from server.settings import Settings
 
 log = logging.getLogger("rebac.auth")
 
@@ -68,7 +73,10 @@ class AuthRuntime:
     )
 
     def start(self) -> None:
-        """Fetch the keys once (bounded wait) and keep them fresh in the background."""
+        """Fetch the keys once (bounded wait) and keep them fresh in the background; calling
+        it again does nothing."""
+        if self.keys.running:
+            return
         self.keys.start()
         if self.keys.unavailable():
             log.error(
@@ -80,6 +88,46 @@ class AuthRuntime:
     def close(self) -> None:
         self.keys.stop()
         self.audit.close()
+
+    def build_server(
+        self,
+        settings: Settings,
+        datastore: Datastore,
+        inner: Sequence[Interceptor] = (),
+    ) -> RebacServer:
+        """The listeners (for :func:`server.app.serve`'s ``build``): the data-plane listener,
+        with the admin listener as its companion when ``admin_listen`` is set; in development
+        mode one listener for everything. ``inner`` interceptors run after authentication.
+        Starts the key cache if it is not running yet."""
+        from server.app import RebacServer
+
+        self.start()
+
+        if self.dev_mode or self.admin is None:
+            return RebacServer(settings, datastore, [self.data, *inner], extra_options=self.options)
+        companions: list[RebacServer] = []
+        if self.settings.admin_listen:
+            admin_settings = settings.model_copy(update={"listen": self.settings.admin_listen})
+            companions.append(
+                RebacServer(
+                    admin_settings,
+                    datastore,
+                    [self.admin, *inner],
+                    services=ADMIN_SERVICES,
+                    credentials=self.credentials,
+                    extra_options=self.options,
+                    owns_datastore=False,
+                )
+            )
+        return RebacServer(
+            settings,
+            datastore,
+            [self.data, *inner],
+            services=DATA_SERVICES,
+            credentials=self.credentials,
+            extra_options=self.options,
+            companions=companions,
+        )
 
     def describe(self) -> list[str]:
         """Lines for the start-up banner: what is checked, and where the audit goes."""
@@ -182,3 +230,11 @@ def _credentials(s: AuthSettings) -> grpc.ServerCredentials | None:
         root_certificates=None if s.tls_client_ca is None else s.tls_client_ca.read_bytes(),
         require_client_auth=s.tls_client_ca is not None,
     )
+
+
+def worker_interceptors(settings: Settings) -> list[Interceptor]:
+    """For ``rebac serve --workers N`` (each worker process builds its own): the data-plane
+    interceptor. TLS and the admin listener are not available with several workers."""
+    runtime = build_auth(settings, settings.data_dir)
+    runtime.start()
+    return [runtime.data]

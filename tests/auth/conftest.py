@@ -159,9 +159,7 @@ class Deployment:
     def close(self) -> None:
         for ch in self.channels:
             ch.close()
-        if self.admin is not None:
-            self.admin.stop(0)
-        self.data.stop(0)
+        self.data.stop(0)  # and its companion, the admin listener
         self.runtime.close()
 
 
@@ -182,13 +180,14 @@ def start_deployment(directory: Path, jwks: JwksServer, **overrides: Any) -> Dep
         "auth_admin_audience": ADMIN_AUDIENCE,
         "auth_jwks": jwks.url,
         "audit_log": str(audit_path),
+        "admin_listen": "127.0.0.1:0",
         **overrides,
     }
     return serve_runtime(build_auth(AuthSettings(**values), directory), jwks, audit_path)
 
 
 def serve_runtime(runtime: AuthRuntime, jwks: JwksServer | None, audit_path: Path) -> Deployment:
-    """Both listeners on port 0 behind ``runtime``, over an in-memory datastore with two
+    """The listeners ``runtime`` builds, on port 0, over an in-memory datastore with two
     stores (``default`` and ``acme``) holding the same schema and one relationship."""
     runtime.start()
     settings = Settings(listen="127.0.0.1:0", store="memory:", grace_period=0)
@@ -199,13 +198,9 @@ def serve_runtime(runtime: AuthRuntime, jwks: JwksServer | None, audit_path: Pat
         engine.write_schema(SCHEMA)
         engine.touch("document:d1#viewer@user:alice")
     spy = Spy()
-    data = RebacServer(settings, datastore, [runtime.data, spy])
-    admin = (
-        None if runtime.admin is None else RebacServer(settings, datastore, [runtime.admin, spy])
-    )
+    data = runtime.build_server(settings, datastore, [spy])
     data.start()
-    if admin is not None:
-        admin.start()
+    admin = data.companions[0] if data.companions else None
     return Deployment(data, admin, runtime, spy, jwks, audit_path, datastore)
 
 

@@ -55,6 +55,7 @@ def test_api_keys_alone_need_no_issuer_or_audience(deploy: Deploy, tmp_path: Pat
         auth_issuer=None,
         auth_audience=None,
         auth_admin_audience=None,
+        admin_listen=None,
         auth_jwks=None,
         auth_api_keys_file=str(_keys_file(tmp_path / "keys.toml", key)),
     )
