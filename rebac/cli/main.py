@@ -16,6 +16,7 @@ from rebac.cli import (
     rel_cmd,
     schema_cmd,
     serve_cmd,
+    token_cmd,
     validate_cmd,
     watch_cmd,
 )
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         query_cmd,
         watch_cmd,
         bulk_cmd,
+        token_cmd,
     ):
         module.register(sub)
     return parser
