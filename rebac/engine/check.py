@@ -86,6 +86,7 @@ class Checker:
         "context",
         "cut",
         "deadline",
+        "entry",
         "index",
         "low",
         "max_depth",
@@ -137,6 +138,7 @@ class Checker:
         self.prov: dict[tuple[str, str, str], tuple[Value, int]] = {}
         self.pending: dict[int, list[tuple[str, str, str]]] = {}
         self.memberships: dict[tuple[str, str], set[str]] | None = None
+        self.entry: set[tuple[str, str]] | None = None
 
     def caveat(self, edge: Edge) -> Value:
         """The value of a caveated edge under the request context."""
@@ -270,6 +272,8 @@ class Checker:
                 if result is True:
                     return True
                 continue
+            if self.unreachable(gt, gr):
+                continue
             for sid, e in group.items():
                 if e.expires <= now:
                     continue
@@ -308,6 +312,31 @@ class Checker:
             if result is True:
                 return True
         return result
+
+    def unreachable(self, rtype: str, rel: str) -> bool:
+        """True when ``rtype:*#rel`` cannot contain the subject, judged from the relations
+        the subject (or one of its memberships) appears on at all (Plan.grant_relations)."""
+        if self.srel is not None:
+            return False  # a subject set can also match by identity
+        grants = self.plan.grant_relations.get((rtype, rel))
+        if grants is None:
+            return False
+        entry = self.entry
+        if entry is None:
+            entry = self.entry = self._compute_entry()
+        return grants.isdisjoint(entry)
+
+    def _compute_entry(self) -> set[tuple[str, str]]:
+        """The relations the subject, its wildcard or one of its pure memberships is stored on."""
+        if self.memberships is None:
+            self.memberships = self._compute_memberships()
+        index = self.index
+        entry = set(index.resources_of_subject(self.st, self.sid))
+        entry.update(index.resources_of_subject(self.st, "*"))
+        for (gt, _gr), ids in self.memberships.items():
+            for gid in ids:
+                entry.update(index.resources_of_subject(gt, gid))
+        return entry
 
     def _compute_memberships(self) -> dict[tuple[str, str], set[str]]:
         """Every pure subject set that contains the subject: one reverse walk per request."""
@@ -455,7 +484,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
             want = ch.reach_key
             now = ch.now
             for (gt, _gr), group in node.groups.items():
-                if want not in reach.get((gt, target), ()):
+                if want not in reach.get((gt, target), ()) or ch.unreachable(gt, target):
                     continue
                 for sid, e in group.items():
                     if e.expires <= now:
@@ -483,7 +512,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
         want = ch.reach_key
         now = ch.now
         for (gt, _gr), group in node.groups.items():
-            reachable = want in reach.get((gt, target), ())
+            reachable = want in reach.get((gt, target), ()) and not ch.unreachable(gt, target)
             for sid, e in group.items():
                 if e.expires <= now:
                     continue

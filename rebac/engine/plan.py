@@ -70,6 +70,7 @@ class Plan:
             self.members[(t, name)] = PermissionInfo(t, name, perm.expr)
         self.reach = self._compute_reach()
         self.pure_sets = self._compute_pure_sets()
+        self.grant_relations = self._compute_grant_relations()
         self.computed_users: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.arrow_users: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
         self.self_users: dict[str, list[str]] = defaultdict(list)
@@ -154,6 +155,48 @@ class Plan:
             if a.relation is not None
         }
         return frozenset(pure & used_as_sets)
+
+    def _compute_grant_relations(self) -> dict[tuple[str, str], frozenset[tuple[str, str]]]:
+        """For each member: the relations whose stored relationships can name the subject --
+        or one of its pure memberships -- directly, somewhere in its evaluation.
+
+        If the subject (an object) appears on none of them, it cannot be a member, whatever
+        the data: the checker skips such a branch without walking it. Members whose
+        evaluation can succeed without such a relationship (``self``) are left out.
+        """
+        acc: dict[tuple[str, str], set[tuple[str, str]]] = {k: set() for k in self.members}
+        open_ended: set[tuple[str, str]] = set()
+        changed = True
+        while changed:
+            changed = False
+            for key, m in self.members.items():
+                before = (len(acc[key]), key in open_ended)
+                parts: list[tuple[str, str]] = []
+                if isinstance(m, RelationInfo):
+                    acc[key].add(key)
+                    parts = [
+                        (a.type, a.relation)
+                        for a in m.allowed
+                        if a.relation is not None and (a.type, a.relation) not in self.pure_sets
+                    ]
+                else:
+                    for node, _pos in walk_expr(m.expr):
+                        if isinstance(node, ast.RelationRef):
+                            parts.append((m.type, node.name))
+                        elif isinstance(node, ast.Arrow):
+                            parts.extend(
+                                (t, node.target) for t in self.tupleset_types(m.type, node.tupleset)
+                            )
+                        elif isinstance(node, ast.SelfRef):
+                            open_ended.add(key)
+                for part in parts:
+                    if part in acc:
+                        acc[key] |= acc[part]
+                        if part in open_ended:
+                            open_ended.add(key)
+                if (len(acc[key]), key in open_ended) != before:
+                    changed = True
+        return {k: frozenset(v) for k, v in acc.items() if k not in open_ended}
 
     def _compute_reverse(self) -> None:
         for m in self.members.values():

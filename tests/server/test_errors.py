@@ -295,6 +295,7 @@ def test_depth_and_cycles(make_server: MakeServer) -> None:
     _, client = make_server(max_depth=3)
     client.write_schema(TEAMS)
     client.touch(*(f"team:t{i}#direct@team:t{i + 1}#member" for i in range(6)))
+    client.touch("team:t6#direct@user:u")  # at the far end: the walk must go that deep
     exc = _fails(
         lambda: client.check("team:t0", "member", "user:u"),
         C.RESOURCE_EXHAUSTED,
