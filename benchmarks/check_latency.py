@@ -19,14 +19,14 @@ from typing import Any
 
 from benchmarks.datasets import DATASETS
 from rebac import Engine, Permissionship
-from rebac.model import Operation, Relationship, RelationshipUpdate
 
 
-def load(engine: Engine, relationships: list[str], batch: int = 1000) -> float:
+def load(engine: Engine, relationships: list[str], batch: int = 5000) -> float:
+    """Bulk import (one transaction), as a service loading its data would."""
     start = time.perf_counter()
-    parsed = [Relationship.parse(r) for r in relationships]
-    for i in range(0, len(parsed), batch):
-        engine.write([RelationshipUpdate(Operation.TOUCH, r) for r in parsed[i : i + batch]])
+    engine.import_relationships(
+        relationships[i : i + batch] for i in range(0, len(relationships), batch)
+    )
     return time.perf_counter() - start
 
 
