@@ -8,12 +8,15 @@ raise :class:`~rebac.errors.StoreNotFound` with the same message.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from rebac.engine import Engine
 from rebac.engine.engine import DEFAULT_MAX_DEPTH
+from rebac.errors import StoreNotFound
 from rebac.store import Store, open_store
 
 
@@ -69,6 +72,27 @@ class Datastore:
                 )
                 self._engines[store_id] = engine
             return engine
+
+    def gc(self, now: float | None = None) -> None:
+        """Forget history older than the GC window in every store (see Store.gc)."""
+        for store_id in self.store.list_stores():
+            with contextlib.suppress(StoreNotFound):  # deleted meanwhile
+                self.store.gc(store_id, now)
+
+    def start_gc(self, interval: float = 600.0) -> threading.Event:
+        """Run :meth:`gc` every ``interval`` seconds in a daemon thread until the returned
+        event is set (old revisions and long-expired relationships are dropped)."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.gc()
+                except Exception:  # a failed round is retried next interval
+                    logging.getLogger(__name__).exception("garbage collection failed")
+
+        threading.Thread(target=loop, name="rebac-gc", daemon=True).start()
+        return stop
 
     def close(self) -> None:
         self.store.close()

@@ -41,3 +41,28 @@ def test_unknown_and_deleted_stores_look_the_same() -> None:
     with pytest.raises(StoreNotFound) as never:
         ds.engine("never")
     assert str(deleted.value).replace("gone", "X") == str(never.value).replace("never", "X")
+
+
+def test_gc_forgets_old_revisions_of_every_store() -> None:
+    from rebac.errors import RevisionExpired
+    from rebac.revision import Consistency
+
+    now = [1_000_000.0]
+    from rebac.store import MemoryStore
+
+    ds = Datastore(MemoryStore(clock=lambda: now[0]), clock=lambda: now[0])
+    ds.create_store("acme")
+    engine = ds.engine("acme")
+    engine.write_schema(SCHEMA)
+    old = engine.touch("document:d#viewer@user:u")
+    engine.delete("document:d#viewer@user:u")
+    now[0] += 2 * 24 * 3600
+    engine.touch("document:e#viewer@user:u")
+    ds.gc()
+    with pytest.raises(RevisionExpired):
+        engine.check(
+            "document:d",
+            "view",
+            "user:u",
+            consistency=Consistency.at_exact_snapshot(engine.token_for(old)),
+        )
