@@ -82,11 +82,16 @@ class Deployment:
     audit_path: Path
     datastore: Datastore
     channels: list[grpc.Channel] = field(default_factory=list)
+    #: TLS credentials for the channels (None: plaintext)
+    credentials: grpc.ChannelCredentials | None = None
 
     def channel(self, *, admin: bool = False) -> grpc.Channel:
         server = self.admin if admin else self.data
         assert server is not None
-        ch = grpc.insecure_channel(server.address)
+        if self.credentials is not None:
+            ch = grpc.secure_channel(server.address, self.credentials)
+        else:
+            ch = grpc.insecure_channel(server.address)
         self.channels.append(ch)
         return ch
 

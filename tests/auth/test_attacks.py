@@ -145,6 +145,7 @@ ATTACKS: dict[str, tuple[Attack, str]] = {
         ),
         "invalid",
     ),
+    "a 20 KB token": (_signed("rsa", padding="A" * 20_000), "too_long"),
     "two segments": (lambda k: _bearer("eyJhbGciOiJSUzI1NiJ9.e30"), "malformed"),
     "four segments": (lambda k: _bearer(_signed_text(k) + ".e30"), "malformed"),
     "characters outside base64url": (lambda k: _bearer("eyJ~.e30.c2ln"), "malformed"),
