@@ -86,6 +86,7 @@ class Checker:
         "context",
         "cut",
         "deadline",
+        "dispatches",
         "entry",
         "index",
         "low",
@@ -102,7 +103,6 @@ class Checker:
         "srel",
         "st",
         "stack",
-        "ticks",
     )
 
     def __init__(
@@ -120,8 +120,10 @@ class Checker:
     ):
         self.plan = plan
         self.index = index
-        self.deadline = deadline  # time.monotonic() value; checked every 128 dispatches
-        self.ticks = 127  # ... starting with the first one
+        self.deadline = (
+            deadline  # time.monotonic() value; checked every 128 dispatches, from the 1st
+        )
+        self.dispatches = 0  # subproblems evaluated (not memo hits): for benchmarks and traces
         self.st = subject_type
         self.sid = subject_id
         self.srel = subject_relation
@@ -181,10 +183,9 @@ class Checker:
         evaluate = self.plan.evaluators.get((rtype, rel))
         if evaluate is None:
             return False
-        if self.deadline is not None:
-            self.ticks += 1
-            if not self.ticks & 127:
-                check_deadline(self.deadline)
+        self.dispatches += 1
+        if self.deadline is not None and self.dispatches & 127 == 1:
+            check_deadline(self.deadline)
         stack = self.stack
         depth = len(stack)
         if depth >= self.max_depth:

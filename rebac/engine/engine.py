@@ -98,6 +98,19 @@ def require_filter(filter: RelationshipFilter) -> None:
         raise InvalidRequest("a filter cannot have both resource_id and resource_id_prefix")
 
 
+class EngineStats:
+    """Counters a benchmark or an operator can read to explain a figure, not just report it."""
+
+    __slots__ = ("checks", "dispatches")
+
+    def __init__(self) -> None:
+        self.checks = 0
+        self.dispatches = 0  # subproblems evaluated by checks (memo hits excluded)
+
+    def reset(self) -> None:
+        self.checks = self.dispatches = 0
+
+
 class Engine:
     """One store's schema and relationships, answering check, expand and lookups in-process.
 
@@ -146,6 +159,7 @@ class Engine:
         self.clock = clock
         # One lock guards the index: catch-up mutates it, evaluation reads it.
         self.lock = threading.RLock()
+        self.stats = EngineStats()
         self._head = State(RelationshipIndex(), None, -1)
         self._plans: dict[str, Plan] = {}  # schema text -> plan, so catch-up never recompiles
         self._old: OrderedDict[int, State] = OrderedDict()

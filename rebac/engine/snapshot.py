@@ -197,7 +197,11 @@ class Snapshot:
             plan = self._plan(state)
             _validate_query(plan, r, permission, s, resource, subject)
             index = _view(state, plan, contextual) if contextual else state.index
-            value = self._checker(index, plan, s, context, deadline).check(r.type, r.id, permission)
+            checker = self._checker(index, plan, s, context, deadline)
+            value = checker.check(r.type, r.id, permission)
+            stats = self._engine.stats
+            stats.checks += 1
+            stats.dispatches += checker.dispatches
         return _result(value, self._revision)
 
     def check_bulk(
