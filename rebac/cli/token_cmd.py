@@ -75,6 +75,12 @@ def _mint(args: argparse.Namespace) -> int:
     if not 1 <= args.lifetime <= 86_400:
         print("rebac token mint: --lifetime must be 1 to 86400 seconds", file=sys.stderr)
         return EXIT_USAGE
+    if args.lifetime > devmode.DEV_LIFETIME:
+        print(
+            f"rebac token mint: warning: a server refuses tokens living longer than its "
+            f"auth_max_lifetime (default {devmode.DEV_LIFETIME} s)",
+            file=sys.stderr,
+        )
     data_dir = args.data_dir or devmode.default_data_dir()
     try:
         key, kid = devmode.load_key(data_dir)

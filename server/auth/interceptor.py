@@ -158,9 +158,7 @@ class _Call:
         except Refused as refusal:
             self._refuse(refusal)
         except RebacError as exc:  # tenancy: answered like a missing store
-            code = mapping_for(exc).code.name
-            au.set_refusal(self.event, code, "store_not_granted", str(exc))
-            self._write(refused=True)
+            self._refuse_store(exc)
             raise
         self.principal = principal
         return principal
@@ -262,9 +260,21 @@ class _Call:
         try:
             self._check_store(self.principal, store_id)
         except RebacError as exc:
-            au.set_refusal(self.event, mapping_for(exc).code.name, "store_not_granted", str(exc))
-            self._write(refused=True)
+            self._refuse_store(exc)
             raise
+
+    def _refuse_store(self, exc: RebacError) -> None:
+        """Audit and log a store outside the principal's claim (the caller sees NOT_FOUND)."""
+        au.set_refusal(self.event, mapping_for(exc).code.name, "store_not_granted", str(exc))
+        log.info(
+            "%s refused %s for %s: store %s not granted (request id %s)",
+            self.config.listener.value,
+            self.method,
+            quote(self.event["principal"]),
+            quote(self.event["store"]),
+            self.event["request_id"],
+        )
+        self._write(refused=True)
 
     def _refuse(self, refusal: Refused) -> NoReturn:
         assert refusal.status is not None

@@ -230,8 +230,8 @@ class KeyCache:
             return None
         with self._cond:
             key = self._current().get(kid)
-            if key is not None:
-                return key
+            if key is not None or self._thread is None:
+                return key  # not started: nobody would answer a refetch request
             if not self._fetching and not self._requested:
                 last = self._attempted_at
                 if last is not None and self.clock() - last < self.refetch_interval:

@@ -147,6 +147,8 @@ class AuthRuntime:
                 lines.append(f"                  API keys from {s.auth_api_keys_file}")
             if s.tls_client_ca:
                 lines.append(f"                  mutual TLS, client CA {s.tls_client_ca}")
+            if not s.admin_listen:
+                lines.append("                  admin APIs not served (set admin_listen)")
         lines.append(f"  audit log:      {self.audit.name}")
         return lines
 
