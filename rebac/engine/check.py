@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.index import EMPTY_NODE, Edge, IndexView
+from rebac.engine.index import EMPTY_NODE, INF, Edge, IndexView
 from rebac.engine.plan import Plan, RelationInfo
 from rebac.engine.values import Conditional, Cyclic, Value, caveat_value, v_and, v_not, v_or
 from rebac.errors import CycleDetected, DeadlineExceeded, MaximumDepthExceeded
@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 Evaluate = Callable[["Checker", str, str], Value]
 
 _BIG = 1 << 30
+
+#: What the checker learns about a subject, per revision: (memberships, entry, valid until).
+SubjectCache = dict[
+    tuple[str, str, str | None],
+    tuple[dict[tuple[str, str], set[str]], set[tuple[str, str]], float],
+]
+SUBJECT_CACHE_LIMIT = 50_000
 _MISSING = object()
 
 
@@ -82,6 +89,7 @@ class Checker:
     """Answers membership questions for one subject at one point in time."""
 
     __slots__ = (
+        "cache",
         "caveats",
         "context",
         "cut",
@@ -117,9 +125,11 @@ class Checker:
         max_depth: int,
         context: Mapping[str, Any] | None = None,
         deadline: float | None = None,
+        cache: SubjectCache | None = None,
     ):
         self.plan = plan
         self.index = index
+        self.cache = cache
         self.deadline = (
             deadline  # time.monotonic() value; checked every 128 dispatches, from the 1st
         )
@@ -294,7 +304,8 @@ class Checker:
     def _via_memberships(self, gt: str, gr: str, group: dict[str, Edge]) -> Value:
         """Membership through ``gt:*#gr`` subject sets, answered from the subject's memberships."""
         if self.memberships is None:
-            self.memberships = self._compute_memberships()
+            self._learn_subject()
+            assert self.memberships is not None
         ids = self.memberships.get((gt, gr))
         if not ids:
             return False
@@ -324,26 +335,45 @@ class Checker:
             return False
         entry = self.entry
         if entry is None:
-            entry = self.entry = self._compute_entry()
+            self._learn_subject()
+            entry = self.entry
+            assert entry is not None
         return grants.isdisjoint(entry)
 
-    def _compute_entry(self) -> set[tuple[str, str]]:
-        """The relations the subject, its wildcard or one of its pure memberships is stored on."""
-        if self.memberships is None:
-            self.memberships = self._compute_memberships()
+    def _learn_subject(self) -> None:
+        """Fill ``memberships`` and ``entry``, from the per-revision cache when it has them.
+
+        Both depend only on the subject and the relationships (not on the resource asked
+        about), so one computation serves every check of that subject at that revision, until
+        the first relationship it relied on expires.
+        """
+        key = (self.st, self.sid, self.srel)
+        cache = self.cache
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None and hit[2] > self.now:
+                self.memberships, self.entry = hit[0], hit[1]
+                return
+        memberships, valid_until = self._compute_memberships()
         index = self.index
         entry = set(index.resources_of_subject(self.st, self.sid))
         entry.update(index.resources_of_subject(self.st, "*"))
-        for (gt, _gr), ids in self.memberships.items():
+        for (gt, _gr), ids in memberships.items():
             for gid in ids:
                 entry.update(index.resources_of_subject(gt, gid))
-        return entry
+        self.memberships, self.entry = memberships, entry
+        if cache is not None:
+            if len(cache) >= SUBJECT_CACHE_LIMIT:
+                cache.clear()
+            cache[key] = (memberships, entry, valid_until)
 
-    def _compute_memberships(self) -> dict[tuple[str, str], set[str]]:
-        """Every pure subject set that contains the subject: one reverse walk per request."""
+    def _compute_memberships(self) -> tuple[dict[tuple[str, str], set[str]], float]:
+        """Every pure subject set that contains the subject (one reverse walk), and until when
+        that holds (the earliest expiration among the relationships walked)."""
         pure = self.plan.pure_sets
         index = self.index
         now = self.now
+        valid_until = INF
         found: dict[tuple[str, str], set[str]] = {}
         start: list[tuple[str, str, str | None]] = [(self.st, self.sid, self.srel)]
         if self.srel is None:
@@ -364,12 +394,14 @@ class Checker:
                 for (rid, esrel), e in entries.items():
                     if esrel != rel or e.expires <= now:
                         continue
+                    if e.expires < valid_until:
+                        valid_until = e.expires
                     if ids is None:
                         ids = found[(rtype, relation)] = set()
                     if rid not in ids:
                         ids.add(rid)
                         queue.append((rtype, rid, relation))
-        return found
+        return found, valid_until
 
 
 # -- permission expressions compiled to closures ----------------------------------------------

@@ -207,6 +207,8 @@ class Engine:
             except RevisionExpired:
                 self._rebuild(target)
                 return self._head.revision
+            if changes:
+                head.subjects.clear()  # learned about the old relationships
             for cs in changes:
                 for rel in cs.deleted:
                     head.index.remove(rel)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.check import Checker
+from rebac.engine.check import Checker, SubjectCache
 from rebac.engine.expand import Expander, ExpandNode
 from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex
 from rebac.engine.lookup import SubjectsWalker, candidate_resources, missing_of
@@ -40,14 +40,19 @@ if TYPE_CHECKING:
 
 
 class State:
-    """An immutable-by-convention triple: what the index looks like at ``revision``."""
+    """What the index looks like at ``revision``, and what checks learned about subjects there.
 
-    __slots__ = ("index", "plan", "revision")
+    The head state is updated in place by the engine (which empties ``subjects`` whenever a
+    change is applied); older states are immutable.
+    """
+
+    __slots__ = ("index", "plan", "revision", "subjects")
 
     def __init__(self, index: RelationshipIndex, plan: Plan | None, revision: int):
         self.index = index
         self.plan = plan
         self.revision = revision
+        self.subjects: SubjectCache = {}
 
 
 # Parsed references by their text. Services ask about the same objects over and over; a dict
@@ -157,6 +162,7 @@ class Snapshot:
         s: SubjectRef,
         context: Mapping[str, Any] | None,
         deadline: float | None,
+        cache: SubjectCache | None,
     ) -> Checker:
         e = self._engine
         return Checker(
@@ -169,6 +175,7 @@ class Snapshot:
             max_depth=e.max_depth,
             context=context,
             deadline=deadline,
+            cache=cache,
         )
 
     # -- check ------------------------------------------------------------------------------------
@@ -196,8 +203,11 @@ class Snapshot:
             state = self._use()
             plan = self._plan(state)
             _validate_query(plan, r, permission, s, resource, subject)
-            index = _view(state, plan, contextual) if contextual else state.index
-            checker = self._checker(index, plan, s, context, deadline)
+            if contextual:  # what is learned with request-scoped relationships is not shared
+                index, cache = _view(state, plan, contextual), None
+            else:
+                index, cache = state.index, state.subjects
+            checker = self._checker(index, plan, s, context, deadline, cache)
             value = checker.check(r.type, r.id, permission)
             stats = self._engine.stats
             stats.checks += 1
@@ -286,7 +296,8 @@ class Snapshot:
             validate_check_target(plan.schema, resource_type, permission)
             validate_subject(plan.schema, s)
             index = _view(state, plan, contextual)
-            checker = self._checker(index, plan, s, context, deadline)
+            cache = None if contextual else state.subjects
+            checker = self._checker(index, plan, s, context, deadline, cache)
             candidates = sorted(
                 candidate_resources(
                     plan,
