@@ -139,9 +139,17 @@ def _serve_authenticated(settings: Any) -> int:
     from server.settings import SettingsError
     from server.workers import run_workers
 
-    try:
+    dev_mode = not settings.auth_configured
+    try:  # before anything is written to the data directory
+        check_exposure(settings, authenticated=not dev_mode)
+        if dev_mode and settings.admin_listen:
+            raise SettingsError(
+                "admin_listen needs authentication configured (auth_issuer, auth_audience, "
+                "auth_admin_audience and keys): development mode serves every API on one "
+                "loopback listener"
+            )
         runtime = build_auth(settings, settings.data_dir)
-    except AuthSetupError as exc:
+    except (SettingsError, AuthSetupError) as exc:
         print(f"rebac serve: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     token_file = write_token(settings.data_dir) if runtime.dev_mode else None
@@ -159,13 +167,6 @@ def _serve_authenticated(settings: Any) -> int:
         print(text, flush=True)
 
     try:
-        check_exposure(settings, authenticated=not runtime.dev_mode)
-        if runtime.dev_mode and settings.admin_listen:
-            raise SettingsError(
-                "admin_listen needs authentication configured (auth_issuer, auth_audience, "
-                "auth_admin_audience and keys): development mode serves every API on one "
-                "loopback listener"
-            )
         if settings.workers > 1:
             if settings.admin_listen or settings.tls_cert:
                 raise SettingsError(
