@@ -18,7 +18,8 @@ Modules, in the order a call meets them:
 * :mod:`~server.auth.scopes` -- the RPC -> scope table and which listener serves what;
 * :mod:`~server.auth.stepup` -- recent multi-factor authentication for high-risk actions;
 * :mod:`~server.auth.audit` -- one JSON line per call;
-* :mod:`~server.auth.interceptor` -- all of the above before any handler, on every RPC kind;
+* :mod:`~server.auth.interceptor` -- all of the above before any handler, on every RPC kind,
+  one :mod:`~server.auth.gate` per call, ending refused calls with :mod:`~server.auth.statuses`;
 * :mod:`~server.auth.runtime` -- builds it all, and the listeners, from settings;
 * :mod:`~server.auth.devmode` -- the local development key, JWKS and token.
 

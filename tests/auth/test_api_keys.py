@@ -10,7 +10,7 @@ import pytest
 
 from server.auth.apikeys import ApiKeys, digest, new_key
 from server.auth.grants import GrantError
-from server.auth.interceptor import UNAUTHENTICATED_MESSAGE
+from server.auth.statuses import UNAUTHENTICATED_MESSAGE
 from tests.auth.conftest import Deploy, bearer
 from tests.auth.helpers import invoke
 

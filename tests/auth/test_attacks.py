@@ -16,7 +16,7 @@ import grpc
 import jwt
 import pytest
 
-from server.auth.interceptor import UNAUTHENTICATED_MESSAGE
+from server.auth.statuses import UNAUTHENTICATED_MESSAGE
 from tests.auth.conftest import Deployment
 from tests.auth.helpers import (
     ADMIN_AUDIENCE,

@@ -19,8 +19,8 @@ from rebac.api.v1 import (
     store_service_pb2,
     store_service_pb2_grpc,
 )
-from server.auth.interceptor import UNAUTHENTICATED_MESSAGE
 from server.auth.scopes import ADMIN_ONLY, ALL_SCOPES, TABLE, Listener
+from server.auth.statuses import UNAUTHENTICATED_MESSAGE
 from server.auth.stepup import MESSAGE as STEP_UP_MESSAGE
 from tests.auth.conftest import SCHEMA, Deploy, Deployment, bearer
 from tests.auth.helpers import (

@@ -10,7 +10,7 @@ import server.auth
 
 PACKAGE = Path(server.auth.__file__).parent
 TRANSPORT = ("grpc", "grpc_health", "grpc_reflection", "google.protobuf", "google.rpc")
-ALLOWED = {"interceptor.py", "runtime.py"}
+ALLOWED = {"interceptor.py", "gate.py", "statuses.py", "runtime.py"}
 
 
 def _imports(path: Path) -> set[str]:

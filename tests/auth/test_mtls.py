@@ -12,7 +12,7 @@ import grpc
 import pytest
 from cryptography import x509
 
-from server.auth.interceptor import UNAUTHENTICATED_MESSAGE
+from server.auth.statuses import UNAUTHENTICATED_MESSAGE
 from tests.auth.conftest import Deploy, Deployment, bearer
 from tests.auth.helpers import Cert, SigningKey, claims, make_cert, server_cert
 
