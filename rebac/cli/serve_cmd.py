@@ -8,7 +8,9 @@ flag (``--max-page-size``), an environment variable (``REBAC_MAX_PAGE_SIZE``) or
 
 Authentication (:mod:`server.auth`): with ``auth_*`` settings the server verifies workload
 tokens (and/or API keys, client certificates) and serves the admin APIs on ``admin_listen``
-only. Without them it listens on loopback only and checks no token.
+only. Without them it runs in development mode: loopback only, a signing key of its own in
+``DATA_DIR/dev-auth``, and an all-scopes token in ``DATA_DIR/dev-auth/token`` (where the
+``rebac`` command line finds it). Nothing ever runs unauthenticated.
 
 Exit codes: 0 after a clean shutdown, 2 for settings that cannot be used (printed, nothing
 started).
@@ -37,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "serve",
         help="run the gRPC server",
         description="Run the rebac gRPC server. Without flags: 127.0.0.1:50051, SQLite in "
-        "./.rebac-data, no authentication (loopback only).",
+        "./.rebac-data, development-mode authentication (loopback only, a local signing key, "
+        "a token in ./.rebac-data/dev-auth/token).",
     )
     parser.add_argument(
         "--config", type=Path, metavar="FILE", help="settings file (.toml, .json or .yaml)"
@@ -101,9 +104,8 @@ def banner(
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from server.app import RebacServer, configure_logging, serve
+    from server.app import configure_logging
     from server.settings import Settings, SettingsError, load_settings
-    from server.workers import run_workers
 
     flags = {name: getattr(args, name) for name in Settings.model_fields}
     try:
@@ -112,21 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"rebac serve: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     configure_logging(settings)
-    if settings.auth_configured:
-        return _serve_authenticated(settings)
-
-    def ready(server: RebacServer) -> None:
-        print(banner(server.address, settings, workers=1), flush=True)
-
-    try:
-        if settings.workers > 1:
-            print(banner(settings.listen, settings, workers=settings.workers), flush=True)
-            return run_workers(settings)
-        serve(settings, on_ready=ready)
-    except SettingsError as exc:
-        print(f"rebac serve: {exc}", file=sys.stderr)
-        return EXIT_BAD_SETTINGS
-    return EXIT_OK
+    return _serve_authenticated(settings)
 
 
 def _serve_authenticated(settings: Any) -> int:

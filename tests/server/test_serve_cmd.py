@@ -36,13 +36,19 @@ def _start(cwd: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _until_up(address: str, timeout: float = 20.0) -> list[str]:
+def _token(cwd: Path) -> list[tuple[str, str]]:
+    """The development-mode token ``rebac serve`` writes into its data directory."""
+    token = (cwd / ".rebac-data" / "dev-auth" / "token").read_text().strip()
+    return [("authorization", f"Bearer {token}")]
+
+
+def _until_up(address: str, cwd: Path, timeout: float = 20.0) -> list[str]:
     end = time.monotonic() + timeout
     while True:
         try:
-            with Client(address, timeout=1) as c:
+            with Client(address, timeout=1, metadata=_token(cwd)) as c:
                 return c.list_stores()
-        except Unavailable:
+        except (Unavailable, FileNotFoundError):
             if time.monotonic() > end:
                 raise
             time.sleep(0.1)
@@ -77,13 +83,13 @@ def test_serve_with_defaults_in_a_data_directory(
     address = f"127.0.0.1:{_free_port()}"
     proc = _start(tmp_path, "--listen", address)
     processes.append(proc)
-    assert _until_up(address) == ["default"]
+    assert _until_up(address, tmp_path) == ["default"]
     assert (tmp_path / ".rebac-data" / "rebac.db").exists()
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert f"listening on {address}" in out
-    assert "authentication: NONE" in out
+    assert "authentication: DEVELOPMENT MODE" in out
     assert "grpcurl -plaintext" in out and "rebac.api.v1.SchemaService/ReadSchema" in out
 
 
@@ -101,15 +107,16 @@ def test_workers_share_the_port_and_honour_each_others_tokens(
     address = f"127.0.0.1:{_free_port()}"
     proc = _start(tmp_path, "--listen", address, "--workers", "2", "--quantum", "30")
     processes.append(proc)
-    _until_up(address)
+    _until_up(address, tmp_path)
+    md = _token(tmp_path)
     assert len(_workers_of(proc.pid)) in (0, 2)  # 0: no /proc to look in
-    with Client(address, timeout=5) as writer:
+    with Client(address, timeout=5, metadata=md) as writer:
         writer.write_schema(SCHEMA)
         writer.touch("document:d#viewer@user:alice")
     for i in range(8):  # fresh connections land on either worker
-        with Client(address, timeout=5) as c:
+        with Client(address, timeout=5, metadata=md) as c:
             token = c.touch(f"document:d#viewer@user:u{i}")
-        with Client(address, timeout=5) as reader:
+        with Client(address, timeout=5, metadata=md) as reader:
             answer = reader.check(
                 "document:d",
                 "view",
