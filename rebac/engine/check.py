@@ -126,6 +126,7 @@ class Checker:
         context: Mapping[str, Any] | None = None,
         deadline: float | None = None,
         cache: SubjectCache | None = None,
+        memo: dict[tuple[str, str, str], Value] | None = None,
     ):
         self.plan = plan
         self.index = index
@@ -142,7 +143,9 @@ class Checker:
         self.max_depth = max_depth
         self.context = context
         self.caveats: CaveatContext | None = None  # created on the first caveated edge
-        self.memo: dict[tuple[str, str, str], Value] = {}
+        # Results of subproblems for this subject; may be shared with earlier checks of the
+        # same subject at the same revision (see Snapshot.check).
+        self.memo: dict[tuple[str, str, str], Value] = {} if memo is None else memo
         self.onstack: dict[tuple[str, str, str], int] = {}
         self.stack: list[tuple[str, str, str]] = []
         self.low = _BIG

@@ -208,7 +208,7 @@ class Engine:
                 self._rebuild(target)
                 return self._head.revision
             if changes:
-                head.subjects.clear()  # learned about the old relationships
+                head.forget()  # what was learned is about the old relationships
             for cs in changes:
                 for rel in cs.deleted:
                     head.index.remove(rel)

@@ -13,6 +13,7 @@ as a float POSIX timestamp so that "is it expired?" is one float comparison per 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
@@ -64,9 +65,13 @@ class RelationshipIndex:
     readers see a consistent index because the owner swaps or locks around writes.
     """
 
-    __slots__ = ("_by_resource", "_by_subject", "_count")
+    __slots__ = ("_by_resource", "_by_subject", "_count", "_expiries")
 
     def __init__(self) -> None:
+        # Finite expiration times, as a heap: when the next one passes, answers may change
+        # without any write (see next_expiry). Deleted edges leave entries behind, which only
+        # makes next_expiry earlier than it needs to be.
+        self._expiries: list[float] = []
         self._by_resource: dict[tuple[str, str, str], Node] = {}
         self._by_subject: dict[
             tuple[str, str], dict[tuple[str, str], dict[tuple[str, str | None], Edge]]
@@ -82,6 +87,8 @@ class RelationshipIndex:
         """Insert or replace ``rel`` (same key: caveat/expiration replaced). True if new."""
         r, s = rel.resource, rel.subject
         edge = edge_of(rel)
+        if edge.expires != INF:
+            heapq.heappush(self._expiries, edge.expires)
         nkey = (r.type, r.id, rel.relation)
         node = self._by_resource.get(nkey)
         if node is None:
@@ -121,6 +128,13 @@ class RelationshipIndex:
                 del self._by_subject[(s.type, s.id)]
         self._count -= 1
         return True
+
+    def next_expiry(self, now: float) -> float:
+        """The first moment after ``now`` at which a stored relationship expires (or INF)."""
+        heap = self._expiries
+        while heap and heap[0] <= now:
+            heapq.heappop(heap)
+        return heap[0] if heap else INF
 
     def get(self, rel: Relationship) -> Edge | None:
         r, s = rel.resource, rel.subject

@@ -46,18 +46,45 @@ class State:
     change is applied); older states are immutable.
     """
 
-    __slots__ = ("index", "plan", "revision", "subjects")
+    __slots__ = ("index", "plan", "results", "results_until", "revision", "subjects")
 
     def __init__(self, index: RelationshipIndex, plan: Plan | None, revision: int):
         self.index = index
         self.plan = plan
         self.revision = revision
         self.subjects: SubjectCache = {}
+        # Per subject, the subproblem results of context-free checks: valid for this revision
+        # until ``results_until`` (the next expiration of any relationship).
+        self.results: dict[tuple[str, str, str | None], dict[tuple[str, str, str], Value]] = {}
+        self.results_until = -1.0
+
+    def forget(self) -> None:
+        """Drop everything learned: the relationships changed."""
+        self.subjects.clear()
+        self.results.clear()
+        self.results_until = -1.0
+
+    def shared_memo(
+        self, key: tuple[str, str, str | None], now: float
+    ) -> dict[tuple[str, str, str], Value]:
+        """The results memo of a subject, shared by its context-free checks."""
+        if now >= self.results_until:
+            self.results.clear()
+            self.results_until = self.index.next_expiry(now)
+        memo = self.results.get(key)
+        if memo is None:
+            if len(self.results) >= RESULT_CACHE_SUBJECTS:
+                self.results.clear()
+            memo = self.results[key] = {}
+        return memo
 
 
 # Parsed references by their text. Services ask about the same objects over and over; a dict
 # lookup is much cheaper than a regular expression. Bounded by clearing (no LRU bookkeeping).
 _REF_CACHE_LIMIT = 65_536
+#: Subjects whose results are kept per revision, and results kept per subject.
+RESULT_CACHE_SUBJECTS = 10_000
+RESULT_CACHE_PER_SUBJECT = 20_000
 _object_cache: dict[str, ObjectRef] = {}
 _subject_cache: dict[str, SubjectRef] = {}
 
@@ -163,6 +190,8 @@ class Snapshot:
         context: Mapping[str, Any] | None,
         deadline: float | None,
         cache: SubjectCache | None,
+        memo: dict[tuple[str, str, str], Value] | None = None,
+        now: float | None = None,
     ) -> Checker:
         e = self._engine
         return Checker(
@@ -171,11 +200,12 @@ class Snapshot:
             s.type,
             s.id,
             s.relation,
-            now=e.clock(),
+            now=e.clock() if now is None else now,
             max_depth=e.max_depth,
             context=context,
             deadline=deadline,
             cache=cache,
+            memo=memo,
         )
 
     # -- check ------------------------------------------------------------------------------------
@@ -203,12 +233,18 @@ class Snapshot:
             state = self._use()
             plan = self._plan(state)
             _validate_query(plan, r, permission, s, resource, subject)
+            memo = None
+            now = self._engine.clock()
             if contextual:  # what is learned with request-scoped relationships is not shared
                 index, cache = _view(state, plan, contextual), None
             else:
                 index, cache = state.index, state.subjects
-            checker = self._checker(index, plan, s, context, deadline, cache)
+                if not context:  # results without a caveat context do not depend on it
+                    memo = state.shared_memo((s.type, s.id, s.relation), now)
+            checker = self._checker(index, plan, s, context, deadline, cache, memo, now)
             value = checker.check(r.type, r.id, permission)
+            if memo is not None and len(memo) > RESULT_CACHE_PER_SUBJECT:
+                memo.clear()
             stats = self._engine.stats
             stats.checks += 1
             stats.dispatches += checker.dispatches
