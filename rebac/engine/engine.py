@@ -278,6 +278,12 @@ class Engine:
             self._old.move_to_end(revision)
         return state
 
+    def clear_caches(self) -> None:
+        """Forget what checks learned (subjects, shared results): benchmarks measure cold."""
+        with self.lock:
+            self._head.forget()
+            self._old.clear()
+
     @property
     def max_updates(self) -> int:
         """How many updates one write may carry (the store's limit)."""
