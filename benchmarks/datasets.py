@@ -7,6 +7,7 @@ viewers (users or ``group#member``) and a parent folder; ``view = viewer + owner
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -99,3 +100,205 @@ def docs(size: int = 200_000, seed: int = 42) -> Dataset:
 
 
 DATASETS = {"docs": docs}
+
+
+# -- org, deep, wide ----------------------------------------------------------------------------
+# Registered below with DATASETS.update() so that the entries above stay as they are.
+
+ORG_SCHEMA = """
+definition user {}
+
+definition organization {
+    relation admin: user
+    relation member: user
+}
+
+definition team {
+    relation parent: organization
+    relation maintainer: user
+    relation member: user | team#member
+    permission membership = member + maintainer
+}
+
+definition repository {
+    relation owner: organization
+    relation admin: user | team#member
+    relation writer: user | team#member
+    relation reader: user | team#member
+    permission manage = admin + owner->admin
+    permission write = writer + manage
+    permission read = reader + write
+}
+"""
+
+
+def org(size: int = 100_000, seed: int = 42) -> Dataset:
+    """An RBAC-style organisation, what most users model first: organisations with admins and
+    members, teams (some nested in another team of the same organisation), repositories owned
+    by an organisation with roles granted to teams and to users; ``admin ⊃ write ⊃ read``
+    (org admins manage every repository of their organisation)."""
+    rng = random.Random(seed)
+    n_orgs = max(2, size // 25_000)
+    n_users = max(20, size // 10)
+    n_teams = max(4, size // 100)
+    users = [f"u{i}" for i in range(n_users)]
+    members: list[list[str]] = [[] for _ in range(n_orgs)]
+    rels: list[str] = []
+    for i, u in enumerate(users):
+        o = i % n_orgs
+        members[o].append(u)
+        rels.append(f"organization:o{o}#member@user:{u}")
+    for o in range(n_orgs):
+        for u in rng.sample(members[o], min(3, len(members[o]))):
+            rels.append(f"organization:o{o}#admin@user:{u}")
+    teams: list[list[str]] = [[] for _ in range(n_orgs)]
+    for t in range(n_teams):
+        o = t % n_orgs
+        name = f"t{t}"
+        rels.append(f"team:{name}#parent@organization:o{o}")
+        rels.append(f"team:{name}#maintainer@user:{rng.choice(members[o])}")
+        for u in rng.sample(members[o], min(len(members[o]), rng.randint(4, 16))):
+            rels.append(f"team:{name}#member@user:{u}")
+        if teams[o] and rng.random() < 0.2:  # a child team: its members belong to the parent
+            rels.append(f"team:{rng.choice(teams[o])}#member@team:{name}#member")
+        teams[o].append(name)
+    repositories: list[str] = []
+    roles = ("reader", "reader", "reader", "writer", "writer", "admin")
+    r = 0
+    while len(rels) < size:
+        o = r % n_orgs
+        name = f"r{r}"
+        r += 1
+        repositories.append(f"repository:{name}")
+        rels.append(f"repository:{name}#owner@organization:o{o}")
+        for _ in range(rng.randint(1, 3)):
+            rels.append(f"repository:{name}#{rng.choice(roles)}@team:{rng.choice(teams[o])}#member")
+        for _ in range(rng.randint(0, 3)):
+            rels.append(f"repository:{name}#{rng.choice(roles)}@user:{rng.choice(members[o])}")
+    rels = list(dict.fromkeys(rels))
+    return Dataset("org", ORG_SCHEMA, rels, users, repositories, "read")
+
+
+DEEP_SCHEMA = """
+definition user {}
+
+definition group {
+    relation member: user | group#member
+}
+
+definition document {
+    relation viewer: user | group#member
+    permission view = viewer
+}
+"""
+
+#: Groups in one nesting chain of ``deep``: a member of the last is a member of the first
+#: through 49 nested ``group#member`` hops.
+DEEP_LEVELS = 50
+_DEEP_USERS_PER_LEVEL = 6
+_DEEP_DOCUMENTS_PER_CHAIN = 50
+
+
+def deep(size: int = 20_000, seed: int = 42) -> Dataset:
+    """Chains of groups nested :data:`DEEP_LEVELS` deep (``c3_0`` contains ``c3_1`` contains
+    ... ``c3_49``), users at every level, and documents shared with the top group of a chain
+    and with a few users directly. A user at the bottom of a chain reaches a document only
+    through every level: the case an index of transitive membership exists for."""
+    rng = random.Random(seed)
+    rels: list[str] = []
+    users: list[str] = []
+    documents: list[str] = []
+    c = 0
+    while len(rels) < size:
+        chain = [f"c{c}_{k}" for k in range(DEEP_LEVELS)]
+        for outer, inner in itertools.pairwise(chain):
+            rels.append(f"group:{outer}#member@group:{inner}#member")
+        for k, g in enumerate(chain):
+            for j in range(_DEEP_USERS_PER_LEVEL):
+                users.append(f"u{c}_{k}_{j}")
+                rels.append(f"group:{g}#member@user:u{c}_{k}_{j}")
+        for i in range(_DEEP_DOCUMENTS_PER_CHAIN):
+            name = f"document:d{c}_{i}"
+            documents.append(name)
+            rels.append(f"{name}#viewer@group:{chain[0]}#member")
+            direct = f"v{c}_{i}"
+            users.append(direct)
+            rels.append(f"{name}#viewer@user:{direct}")
+            if rng.random() < 0.5:
+                rels.append(f"{name}#viewer@user:{rng.choice(users)}")
+        c += 1
+    rels = list(dict.fromkeys(rels))
+    return Dataset("deep", DEEP_SCHEMA, rels, users, documents, "view")
+
+
+def deep_pairs(ds: Dataset, n: int, seed: int = 42) -> tuple[list[str], list[str]]:
+    """Up to ``n`` (resource, subject) pairs of :func:`deep` allowed only through all
+    :data:`DEEP_LEVELS` levels, and as many allowed by a direct relationship, as
+    ``"resource subject"`` strings: the two sides of "how much does nesting cost". Every pair
+    has its own subject, so that no answer is reused from an earlier check of the subject."""
+    rng = random.Random(seed)
+    chains: dict[str, list[str]] = {}
+    for doc in ds.resources:
+        chains.setdefault(doc.removeprefix("document:d").split("_")[0], []).append(doc)
+    deepest: list[str] = []
+    direct: list[str] = []
+    for c, docs_of_chain in chains.items():
+        for j in range(_DEEP_USERS_PER_LEVEL):
+            deepest.append(f"{rng.choice(docs_of_chain)} user:u{c}_{DEEP_LEVELS - 1}_{j}")
+    for doc in ds.resources:
+        c, i = doc.removeprefix("document:d").split("_")
+        direct.append(f"{doc} user:v{c}_{i}")
+    rng.shuffle(deepest)
+    rng.shuffle(direct)
+    k = min(n, len(deepest), len(direct))
+    return deepest[:k], direct[:k]
+
+
+WIDE_SCHEMA = """
+definition user {}
+
+definition group {
+    relation member: user
+}
+
+definition document {
+    relation viewer: user | group#member
+    permission view = viewer
+}
+"""
+
+#: The resource of ``wide`` with half of all relationships as direct subjects.
+WIDE_RESOURCE = "document:wide"
+#: The user of ``wide`` who is a member of one group in twenty relationships.
+WIDE_USER = "hub"
+
+
+def wide(size: int = 200_000, seed: int = 42) -> Dataset:
+    """Extremes of fan-out, scaled with ``size``: :data:`WIDE_RESOURCE` with ``size / 2``
+    direct viewers (100k at 200k), and :data:`WIDE_USER` in ``size / 20`` groups (10k at 200k),
+    each group a viewer of its own document; the rest is ordinary documents with a few
+    viewers each."""
+    rng = random.Random(seed)
+    n_wide = max(10, size // 2)
+    n_groups = max(5, size // 20)
+    users = [WIDE_USER] + [f"w{i}" for i in range(n_wide)]
+    rels = [f"{WIDE_RESOURCE}#viewer@user:w{i}" for i in range(n_wide)]
+    documents = [WIDE_RESOURCE]
+    for g in range(n_groups):
+        rels.append(f"group:g{g}#member@user:{WIDE_USER}")
+        for u in rng.sample(users, 2):
+            rels.append(f"group:g{g}#member@user:{u}")
+        documents.append(f"document:gd{g}")
+        rels.append(f"document:gd{g}#viewer@group:g{g}#member")
+    f = 0
+    while len(rels) < size:
+        name = f"document:f{f}"
+        f += 1
+        documents.append(name)
+        for u in rng.sample(users, 2):
+            rels.append(f"{name}#viewer@user:{u}")
+    rels = list(dict.fromkeys(rels))
+    return Dataset("wide", WIDE_SCHEMA, rels, users, documents, "view")
+
+
+DATASETS.update({"org": org, "deep": deep, "wide": wide})

@@ -1,0 +1,471 @@
+"""The whole run: data sets x runners x concurrency x consistency x workloads, then the grpcio
+floor and the peers, into one :class:`~benchmarks.report.Report`.
+
+What is measured by default (``full=False``) is chosen to finish in a few minutes on a
+2-core machine while still answering every question of the suite; ``full=True`` measures the
+whole matrix:
+
+* in-process: every workload at ``threads:1`` in minimize_latency; check, bulk check and
+  mixed also in fully_consistent; check also at ``threads:N`` in both modes; on ``deep``
+  the same check through 50 levels of nesting and directly;
+* over gRPC (``rebac serve --workers W``): check at ``threads:N`` and ``procs:P`` in both
+  modes, mixed at ``procs:P`` in both, every other workload at ``procs:P`` in
+  minimize_latency;
+* the floor: check at the same ``threads:N`` and ``procs:P`` against a constant grpcio server;
+* bulk import: into a SQLite-backed engine in-process, and over gRPC into the server.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.datasets import DATASETS, Dataset, docs
+from benchmarks.grpc_floor import FloorProcess
+from benchmarks.measure import Summary, index_bytes, read_engine_counters, rss_bytes
+from benchmarks.progress import Progress
+from benchmarks.report import DatasetInfo, Report, Row
+from benchmarks.runners import Budget, Concurrency, Fleet, run_threads
+from benchmarks.server import ServerProcess
+from benchmarks.targets import (
+    FULLY_CONSISTENT,
+    MINIMIZE_LATENCY,
+    MODES,
+    GrpcSpec,
+    InProcessTarget,
+)
+from benchmarks.workloads import (
+    COLD_WORKLOADS,
+    DEEP_WORKLOADS,
+    WORKLOADS,
+    Op,
+    QuerySet,
+    allowed_share,
+    draw,
+)
+from rebac import Engine
+from rebac.store import SQLiteStore
+
+#: Default relationships per data set: the default run finishes in a few minutes on 2 cores.
+#: ``docs`` at 200k is the size the issue's targets are stated at.
+DEFAULT_SIZES = {"docs": 200_000, "org": 50_000, "deep": 50_000, "wide": 50_000}
+FALLBACK_SIZE = 50_000
+IMPORT_BATCH = 5000
+QUANTUM_WAIT = 0.15  # a little over rebac serve's default quantum
+STORE_ID = "default"
+
+
+@dataclass
+class Options:
+    datasets: list[str]
+    sizes: dict[str, int] = field(default_factory=dict)
+    seed: int = 42
+    workloads: list[str] = field(default_factory=lambda: list(WORKLOADS))
+    runners: list[str] = field(default_factory=lambda: ["inprocess", "grpc"])
+    modes: list[str] = field(default_factory=lambda: list(MODES))
+    threads: int = 2
+    workers: int = 2
+    client_procs: int = 2
+    seconds: float = 1.0
+    max_ops: int = 200_000
+    checks: int = 5000
+    lookups: int = 40
+    writes: int = 500
+    full: bool = False
+    floor: bool = True
+    peers: str = "auto"  # auto: when installed; on: say why not; off
+    peer_sizes: list[int] = field(default_factory=lambda: [10_000, 200_000])
+    peer_seconds: float = 5.0
+    index_size: bool = True
+    grpc_datasets: list[str] | None = None  # None: every data set
+
+    def size_of(self, name: str) -> int:
+        return self.sizes.get(name, DEFAULT_SIZES.get(name, FALLBACK_SIZE))
+
+
+@dataclass(frozen=True)
+class Cell:
+    runner: str
+    concurrency: Concurrency
+    mode: str
+    workload: str
+
+
+def inprocess_cells(opts: Options, dataset: str) -> list[Cell]:
+    one, many = Concurrency("threads", 1), Concurrency("threads", opts.threads)
+    workloads = [w for w in opts.workloads if w != "import"]
+    if dataset == "deep" and "check" in opts.workloads:
+        workloads += list(DEEP_WORKLOADS)
+    cells: list[Cell] = []
+    for w in workloads:
+        for mode in opts.modes:
+            concs = [one, many] if opts.full else [one]
+            if not opts.full:
+                if mode != MINIMIZE_LATENCY and w not in ("check", "bulk_check", "mixed"):
+                    continue
+                if w == "check" and opts.threads > 1:
+                    concs.append(many)
+            cells += [Cell("inprocess", c, mode, w) for c in dict.fromkeys(concs)]
+    return cells
+
+
+def grpc_cells(opts: Options) -> list[Cell]:
+    many, procs = Concurrency("threads", opts.threads), Concurrency("procs", opts.client_procs)
+    cells: list[Cell] = []
+    for w in (w for w in opts.workloads if w != "import"):
+        for mode in opts.modes:
+            if opts.full or w == "check":
+                concs = [many, procs]
+            elif w == "mixed" or mode == MINIMIZE_LATENCY:
+                concs = [procs]
+            else:
+                continue
+            cells += [Cell("grpc", c, mode, w) for c in concs]
+    return cells
+
+
+def floor_cells(opts: Options) -> list[Cell]:
+    return [
+        Cell("floor", c, MINIMIZE_LATENCY, "check")
+        for c in (Concurrency("threads", opts.threads), Concurrency("procs", opts.client_procs))
+    ]
+
+
+def _row(ds: str, cell: Cell, rels: int, s: Summary, *, check_answers: bool = True) -> Row:
+    return Row(
+        dataset=ds,
+        runner=cell.runner,
+        concurrency=str(cell.concurrency),
+        consistency=cell.mode,
+        workload=cell.workload,
+        relationships=rels,
+        ops=s.ops,
+        items=s.items,
+        seconds=round(s.seconds, 3),
+        median_us=round(s.median_us, 2),
+        p95_us=round(s.p95_us, 2),
+        p99_us=round(s.p99_us, 2),
+        ops_per_s=round(s.ops_per_second, 1),
+        items_per_s=round(s.items_per_second, 1),
+        wrong=s.wrong if check_answers else None,
+        errors=s.errors,
+        first_error=s.first_error,
+    )
+
+
+def import_row(ds: str, runner: str, rels: int, seconds: float) -> Row:
+    """A timed bulk import as a row: one operation of ``rels`` items."""
+    return Row(
+        dataset=ds,
+        runner=runner,
+        concurrency="threads:1",
+        consistency="-",
+        workload="import",
+        relationships=rels,
+        ops=1,
+        items=rels,
+        seconds=round(seconds, 3),
+        median_us=None,
+        p95_us=None,
+        p99_us=None,
+        ops_per_s=round(1 / seconds, 3) if seconds else 0.0,
+        items_per_s=round(rels / seconds, 1) if seconds else 0.0,
+        wrong=None,
+        errors=0,
+    )
+
+
+def batches(items: list[str], n: int = IMPORT_BATCH) -> Iterator[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def load_engine(ds: Dataset) -> tuple[Engine, float]:
+    """A fresh in-memory engine with the data set bulk-imported; returns it and the seconds."""
+    engine = Engine(ds.schema)
+    start = time.perf_counter()
+    engine.import_relationships(batches(ds.relationships))
+    return engine, time.perf_counter() - start
+
+
+def sqlite_import(ds: Dataset) -> float:
+    """Seconds to bulk-import the data set into a SQLite-backed engine (fsync on)."""
+    with tempfile.TemporaryDirectory(prefix="rebac-bench-import-") as tmp:
+        store = SQLiteStore(Path(tmp) / "import.db")
+        try:
+            store.create_store(STORE_ID)
+            engine = Engine(ds.schema, store=store, store_id=STORE_ID)
+            start = time.perf_counter()
+            engine.import_relationships(batches(ds.relationships))
+            return time.perf_counter() - start
+        finally:
+            store.close()
+
+
+class Suite:
+    """Runs :class:`Options` into a :class:`Report`."""
+
+    def __init__(self, opts: Options, progress: Progress | None = None):
+        self.opts = opts
+        self.report = Report(meta={})
+        self.fleet: Fleet | None = None
+        self.floor_done = False
+        self.progress = progress or Progress(self.total_cells(), enabled=False)
+
+    def budget(self, workload: str) -> Budget:
+        cycle = workload not in COLD_WORKLOADS
+        return Budget(self.opts.seconds, self.opts.max_ops, cycle=cycle)
+
+    def wants_grpc(self, name: str) -> bool:
+        wanted = self.opts.grpc_datasets
+        return "grpc" in self.opts.runners and (wanted is None or name in wanted)
+
+    def total_cells(self) -> int:
+        o = self.opts
+        n = 0
+        for name in o.datasets:
+            if "inprocess" in o.runners:
+                n += len(inprocess_cells(o, name))
+            if self.wants_grpc(name):
+                n += len(grpc_cells(o))
+        if o.floor and any(self.wants_grpc(d) for d in o.datasets):
+            n += len(floor_cells(o))
+        if o.peers != "off":
+            n += 2 * len(o.peer_sizes)
+        return n
+
+    def get_fleet(self) -> Fleet:
+        if self.fleet is None:
+            self.progress.say(f"starting {self.opts.client_procs} client processes")
+            self.fleet = Fleet(self.opts.client_procs)
+        return self.fleet
+
+    def run(self) -> Report:
+        try:
+            for name in self.opts.datasets:
+                self.run_dataset(name)
+            if self.opts.peers != "off":
+                self.run_peers()
+        finally:
+            if self.fleet is not None:
+                self.fleet.close()
+            self.progress.close()
+        return self.report
+
+    # -- one data set -------------------------------------------------------------------------
+
+    def run_dataset(self, name: str) -> None:
+        opts, progress = self.opts, self.progress
+        size = opts.size_of(name)
+        progress.say(f"{name}: generating {size:,} relationships")
+        t0 = time.perf_counter()
+        ds = DATASETS[name](size, opts.seed)
+        generate_s = time.perf_counter() - t0
+        rels = len(ds.relationships)
+        gc.collect()
+        rss0 = rss_bytes()
+        progress.say(f"{name}: loading {rels:,} relationships in-process")
+        engine, load_s = load_engine(ds)
+        gc.collect()
+        rss_delta = rss_bytes() - rss0
+        idx = index_bytes(engine) if opts.index_size else None
+        progress.say(f"{name}: drawing queries")
+        queries = draw(
+            engine,
+            ds,
+            checks=opts.checks,
+            lookups=opts.lookups,
+            writes=opts.writes,
+            seed=opts.seed,
+        )
+        info = DatasetInfo(
+            name=name,
+            relationships=rels,
+            users=len(ds.users),
+            resources=len(ds.resources),
+            generate_s=round(generate_s, 3),
+            load_s=round(load_s, 3),
+            load_per_s=round(rels / load_s, 1) if load_s else 0.0,
+            rss_delta_bytes=rss_delta,
+            index_bytes=idx,
+            index_bytes_per_relationship=round(idx / rels, 1) if idx and rels else None,
+            allowed_share=round(allowed_share(queries.checks), 3),
+        )
+        self.report.datasets.append(info)
+        if "inprocess" in opts.runners:
+            self.run_inprocess(name, engine, queries, rels)
+            if "import" in opts.workloads:
+                progress.say(f"{name}: bulk import into SQLite")
+                self.report.results.append(import_row(name, "inprocess", rels, sqlite_import(ds)))
+        del engine
+        gc.collect()
+        if self.wants_grpc(name):
+            self.run_grpc(name, ds, queries, info)
+
+    def run_inprocess(self, name: str, engine: Engine, queries: QuerySet, rels: int) -> None:
+        for cell in inprocess_cells(self.opts, name):
+            self.progress.step(
+                f"{name} · in-process · {cell.concurrency} · {cell.mode} · {cell.workload}"
+            )
+            target = InProcessTarget(engine, cell.mode)
+            forget(engine, queries)
+            before = read_engine_counters(engine)
+            ops = queries.ops(cell.workload)
+            summary = run_threads(target, ops, cell.concurrency.n, self.budget(cell.workload))
+            counters = read_engine_counters(engine).minus(before)
+            row = _row(name, cell, rels, summary)
+            row.dispatches_per_check = _round(counters.dispatches_per_check, 3)
+            row.cache_hit_ratio = _round(counters.cache_hit_ratio, 3)
+            self.report.results.append(row)
+
+    # -- over gRPC ----------------------------------------------------------------------------
+
+    def run_grpc(self, name: str, ds: Dataset, queries: QuerySet, info: DatasetInfo) -> None:
+        opts, progress = self.opts, self.progress
+        cells = grpc_cells(opts)
+        progress.say(f"{name}: starting rebac serve --workers {opts.workers}")
+        try:
+            server = ServerProcess(opts.workers).start()
+        except Exception as exc:
+            self.report.notes.append(f"{name}: rebac serve did not start: {exc}")
+            for _ in cells:
+                progress.step(f"{name} · gRPC · skipped")
+            return
+        try:
+            spec = GrpcSpec(server.address, STORE_ID, server.token, MINIMIZE_LATENCY, opts.workers)
+            progress.say(f"{name}: importing {len(ds.relationships):,} relationships over gRPC")
+            import_s = self._grpc_load(spec, ds)
+            info.server_import_s = round(import_s, 3)
+            if "import" in opts.workloads:
+                row = import_row(name, "grpc", len(ds.relationships), import_s)
+                self.report.results.append(row)
+            progress.say(f"{name}: warming every server worker")
+            _warm_workers(spec, queries.ops("check")[:1], 4 * opts.workers)
+            info.server_rss_bytes = server.rss()
+            for n, cell in enumerate(cells):
+                progress.step(f"{name} · gRPC · {cell.concurrency} · {cell.mode} · {cell.workload}")
+                cell_spec = GrpcSpec(spec.address, STORE_ID, spec.token, cell.mode, opts.workers)
+                _remote_forget(spec, queries.reset_write(n))
+                ops = queries.ops(cell.workload)
+                summary = self._run_remote(cell_spec, cell.concurrency, ops, cell.workload)
+                self.report.results.append(_row(name, cell, len(ds.relationships), summary))
+        finally:
+            server.stop()
+        if opts.floor and not self.floor_done:
+            self.floor_done = True
+            self.run_floor(queries.ops("check"))
+
+    def _grpc_load(self, spec: GrpcSpec, ds: Dataset) -> float:
+        target = spec.open()
+        try:
+            client = target.clients[0]
+            client.write_schema(ds.schema)
+            start = time.perf_counter()
+            client.import_relationships(batches(ds.relationships))
+            return time.perf_counter() - start
+        finally:
+            target.close()
+
+    def _run_remote(
+        self, spec: GrpcSpec, conc: Concurrency, ops: list[Op], workload: str
+    ) -> Summary:
+        if conc.kind == "procs":
+            return self.get_fleet().run(spec, ops, self.budget(workload))
+        target = spec.open()
+        try:
+            return run_threads(target, ops, conc.n, self.budget(workload))
+        finally:
+            target.close()
+
+    def run_floor(self, ops: list[Op]) -> None:
+        self.progress.say(f"starting the grpcio floor server ({self.opts.workers} workers)")
+        with FloorProcess(self.opts.workers) as floor:
+            for cell in floor_cells(self.opts):
+                self.progress.step(f"floor · {cell.concurrency} · check")
+                spec = GrpcSpec(floor.address, STORE_ID, None, MINIMIZE_LATENCY, self.opts.workers)
+                summary = self._run_remote(spec, cell.concurrency, ops, "floor")
+                self.report.results.append(_row("floor", cell, 0, summary, check_answers=False))
+
+    # -- peers ----------------------------------------------------------------------------------
+
+    def run_peers(self) -> None:
+        from benchmarks.peers import SpiceDBTarget, spicedb_unavailable
+
+        reason = spicedb_unavailable()
+        if reason is not None:
+            self.report.notes.append(f"peers: SpiceDB not measured: {reason}")
+            for _ in range(2 * len(self.opts.peer_sizes)):
+                self.progress.step("peers · skipped")
+            return
+        budget = Budget(self.opts.peer_seconds, self.opts.max_ops, warmup=5, cycle=False)
+        cell = Cell("inprocess", Concurrency("threads", 1), MINIMIZE_LATENCY, "check")
+        for size in self.opts.peer_sizes:
+            label = f"docs@{size}"
+            self.progress.say(f"peers: {label}: generating and loading rebac")
+            ds = docs(size, self.opts.seed)
+            rels = len(ds.relationships)
+            engine, load_s = load_engine(ds)
+            queries = draw(engine, ds, checks=1000, lookups=1, writes=1, seed=self.opts.seed)
+            ops = queries.ops("check")
+            self.report.results.append(import_row(label, "inprocess", rels, load_s))
+            self.progress.step(f"peers · {label} · rebac in-process · check")
+            forget(engine, queries)
+            ours = run_threads(InProcessTarget(engine, MINIMIZE_LATENCY), ops, 1, budget)
+            self.report.results.append(_row(label, cell, rels, ours))
+            del engine
+            gc.collect()
+            self.progress.say(f"peers: {label}: loading SpiceDB")
+            peer = SpiceDBTarget(ds.schema, MINIMIZE_LATENCY)
+            try:
+                peer_load = peer.load(ds.relationships)
+                self.report.results.append(import_row(label, "spicedb", rels, peer_load))
+                self.progress.step(f"peers · {label} · SpiceDB · check")
+                theirs = run_threads(peer, ops, 1, budget)
+            finally:
+                peer.close()
+            peer_cell = Cell("spicedb", cell.concurrency, cell.mode, "check")
+            self.report.results.append(_row(label, peer_cell, rels, theirs))
+
+
+def forget(engine: Engine, queries: QuerySet) -> None:
+    """Empty what the engine learned from earlier cells: ``Engine.clear_caches()`` where the
+    engine has it, else a write (caches are per revision)."""
+    clear = getattr(engine, "clear_caches", None)
+    if callable(clear):
+        clear()
+    else:
+        engine.touch(queries.reset_write(0))
+
+
+def _remote_forget(spec: GrpcSpec, relationship: str) -> None:
+    """A server's caches are per revision: one write, then time for every worker to catch up
+    (minimize_latency reads do so at most every quantum, 0.1 s by default)."""
+    target = spec.open()
+    try:
+        target.write(relationship)
+    finally:
+        target.close()
+    time.sleep(QUANTUM_WAIT)
+
+
+def _warm_workers(spec: GrpcSpec, ops: list[Op], connections: int) -> None:
+    """Make one call on several fresh connections, so that every server worker (the kernel
+    picks one per connection) has loaded its index before anything is measured."""
+    from benchmarks.workloads import execute
+
+    one = GrpcSpec(spec.address, spec.store_id, spec.token, FULLY_CONSISTENT, 1)
+    for _ in range(connections):
+        target = one.open()
+        try:
+            for op in ops:
+                execute(target, op)
+        finally:
+            target.close()
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
