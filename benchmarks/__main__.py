@@ -118,7 +118,11 @@ def run_parser() -> argparse.ArgumentParser:
         help="docs sizes the peers are compared at (default 10000,200000)",
     )
     p.add_argument("--peer-seconds", type=float, default=5.0, help="time per peer cell")
-    p.add_argument("--no-index-size", action="store_true", help="skip measuring the index's bytes")
+    p.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="skip the memory figures (they load each data set again, in a fresh process)",
+    )
     p.add_argument("--json", type=Path, help="write the results to this file")
     p.add_argument(
         "--plot", type=Path, help="latency plot (PNG; default beside --json; needs matplotlib)"
@@ -150,7 +154,7 @@ def options_from(args: argparse.Namespace) -> Options:
         peers=args.peers,
         peer_sizes=args.peer_sizes,
         peer_seconds=args.peer_seconds,
-        index_size=not args.no_index_size,
+        memory=not args.no_memory,
         grpc_datasets=args.grpc_datasets,
     )
 

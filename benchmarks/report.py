@@ -62,7 +62,7 @@ class DatasetInfo:
     generate_s: float
     load_s: float  # in-process bulk import into the in-memory engine
     load_per_s: float
-    rss_delta_bytes: int
+    rss_delta_bytes: int | None  # engine with store and index, in a fresh process
     index_bytes: int | None
     index_bytes_per_relationship: float | None
     allowed_share: float
@@ -162,6 +162,10 @@ def table(headers: list[str], rows: list[list[str]], out: TextIO) -> None:
         print(line(row), file=out)
 
 
+def _mib(value: int | None) -> float | None:
+    return None if value is None else value / 2**20
+
+
 def _numberish(text: str) -> bool:
     t = text.replace(",", "").replace("%", "").replace("+", "").replace("-", "").replace("x", "")
     t = t.removesuffix("M").replace(".", "", 1)
@@ -170,18 +174,32 @@ def _numberish(text: str) -> bool:
 
 def print_report(report: Report, out: TextIO | None = None) -> None:
     out = out or sys.stdout  # looked up per call: tests and callers may replace it
-    print("\nData sets", file=out)
+    print(
+        "\nData sets (load: in-process bulk import into the in-memory engine; RSS: that engine "
+        "in a fresh process; server: rebac serve, every worker)",
+        file=out,
+    )
     table(
-        ["data set", "rels", "load s", "rels/s", "RSS +MiB", "index B/rel", "grpc import s"],
+        [
+            "data set",
+            "rels",
+            "load s",
+            "rels/s",
+            "RSS +MiB",
+            "index B/rel",
+            "grpc import s",
+            "server MiB",
+        ],
         [
             [
                 d.name,
                 fmt(d.relationships),
                 fmt(d.load_s, 2),
                 fmt(d.load_per_s),
-                fmt(d.rss_delta_bytes / 2**20),
+                fmt(_mib(d.rss_delta_bytes)),
                 fmt(d.index_bytes_per_relationship, 0),
                 fmt(d.server_import_s, 2),
+                fmt(_mib(d.server_rss_bytes)),
             ]
             for d in report.datasets
         ],
@@ -219,7 +237,7 @@ def print_report(report: Report, out: TextIO | None = None) -> None:
                 fmt(r.median_us),
                 fmt(r.p95_us),
                 fmt(r.p99_us),
-                fmt(r.ops_per_s),
+                fmt(r.ops_per_s if r.workload != "import" else None),
                 fmt(r.items_per_s),
                 fmt(r.wrong),
                 fmt(r.errors),
@@ -229,6 +247,7 @@ def print_report(report: Report, out: TextIO | None = None) -> None:
         ],
         out,
     )
+    print_peers(report, out)
     derived = report.derived()
     if derived:
         print("\nDerived", file=out)
@@ -238,6 +257,40 @@ def print_report(report: Report, out: TextIO | None = None) -> None:
         print(f"error in {r.key}: {r.first_error}", file=out)
     for note in report.notes:
         print(f"note: {note}", file=out)
+
+
+def print_peers(report: Report, out: TextIO) -> None:
+    """The peer comparison side by side: per size, each engine's load and check figures, and
+    how many of the peer's answers differed from rebac's."""
+    rows = [r for r in report.results if r.dataset.startswith("docs@")]
+    if not rows:
+        return
+    by = {(r.dataset, r.runner, r.workload): r for r in rows}
+    lines: list[list[str]] = []
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        for runner, label in (("inprocess", "rebac (in-process)"), ("spicedb", "SpiceDB embedded")):
+            check, load = by.get((dataset, runner, "check")), by.get((dataset, runner, "import"))
+            if check is None:
+                continue
+            lines.append(
+                [
+                    dataset,
+                    label,
+                    fmt(load.seconds if load else None, 2),
+                    fmt(check.median_us),
+                    fmt(check.p95_us),
+                    fmt(check.p99_us),
+                    fmt(check.ops_per_s),
+                    fmt(check.ops),
+                    fmt(check.wrong),
+                ]
+            )
+    print("\nPeers (same data, same checks, one thread, minimize_latency)", file=out)
+    table(
+        ["data set", "engine", "load s", "p50 µs", "p95 µs", "p99 µs", "checks/s", "n", "differ"],
+        lines,
+        out,
+    )
 
 
 # -- compare ------------------------------------------------------------------------------------

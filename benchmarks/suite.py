@@ -24,9 +24,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import memory
 from benchmarks.datasets import DATASETS, Dataset, docs
 from benchmarks.grpc_floor import FloorProcess
-from benchmarks.measure import Summary, index_bytes, read_engine_counters, rss_bytes
+from benchmarks.measure import Summary, read_engine_counters
+from benchmarks.memory import MemoryFigures
 from benchmarks.progress import Progress
 from benchmarks.report import DatasetInfo, Report, Row
 from benchmarks.runners import Budget, Concurrency, Fleet, run_threads
@@ -80,7 +82,7 @@ class Options:
     peers: str = "auto"  # auto: when installed; on: say why not; off
     peer_sizes: list[int] = field(default_factory=lambda: [10_000, 200_000])
     peer_seconds: float = 5.0
-    index_size: bool = True
+    memory: bool = True  # RSS and index bytes, measured in a fresh process per data set
     grpc_datasets: list[str] | None = None  # None: every data set
 
     def size_of(self, name: str) -> int:
@@ -266,13 +268,12 @@ class Suite:
         ds = DATASETS[name](size, opts.seed)
         generate_s = time.perf_counter() - t0
         rels = len(ds.relationships)
-        gc.collect()
-        rss0 = rss_bytes()
+        mem: MemoryFigures | None = None
+        if opts.memory:
+            progress.say(f"{name}: measuring memory in a fresh process")
+            mem = memory.measure(name, size, opts.seed)
         progress.say(f"{name}: loading {rels:,} relationships in-process")
         engine, load_s = load_engine(ds)
-        gc.collect()
-        rss_delta = rss_bytes() - rss0
-        idx = index_bytes(engine) if opts.index_size else None
         progress.say(f"{name}: drawing queries")
         queries = draw(
             engine,
@@ -290,9 +291,11 @@ class Suite:
             generate_s=round(generate_s, 3),
             load_s=round(load_s, 3),
             load_per_s=round(rels / load_s, 1) if load_s else 0.0,
-            rss_delta_bytes=rss_delta,
-            index_bytes=idx,
-            index_bytes_per_relationship=round(idx / rels, 1) if idx and rels else None,
+            rss_delta_bytes=mem.rss_delta_bytes if mem else None,
+            index_bytes=mem.index_bytes if mem else None,
+            index_bytes_per_relationship=_round(mem.index_bytes_per_relationship, 1)
+            if mem
+            else None,
             allowed_share=round(allowed_share(queries.checks), 3),
         )
         self.report.datasets.append(info)

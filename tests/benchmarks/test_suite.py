@@ -81,7 +81,7 @@ def test_grpc_runner_against_rebac_serve_with_the_floor() -> None:
         lookups=3,
         writes=5,
         peers="off",
-        index_size=False,
+        memory=False,
     )
     report = Suite(opts).run()
     grpc_rows = [r for r in report.results if r.runner == "grpc"]
