@@ -297,6 +297,8 @@ def print_peers(report: Report, out: TextIO) -> None:
 
 #: (field, True when higher is better)
 METRICS = (("median_us", False), ("p99_us", False), ("ops_per_s", True))
+#: An import is one operation: its rate is relationships per second.
+IMPORT_METRICS = (("items_per_s", True),)
 DATASET_METRICS = (("load_per_s", True), ("index_bytes_per_relationship", False))
 
 
@@ -329,7 +331,7 @@ def compare(old: dict[str, Any], new: dict[str, Any], threshold: float, out: Tex
     new_rows = {r["key"]: r for r in new.get("results", [])}
     for key, r in new_rows.items():
         if key in old_rows:
-            for metric, hb in METRICS:
+            for metric, hb in IMPORT_METRICS if r.get("workload") == "import" else METRICS:
                 add(key, metric, old_rows[key].get(metric), r.get(metric), hb)
     table(["row", "metric", "old", "new", "change", ""], rows, out)
     only_old = sorted(set(old_rows) - set(new_rows))
