@@ -31,7 +31,7 @@ class MemoryFigures:
 
 def _measure(name: str, size: int, seed: int, count_index: bool) -> MemoryFigures:
     from benchmarks.datasets import DATASETS
-    from benchmarks.suite import load_engine
+    from benchmarks.loading import load_engine
 
     ds = DATASETS[name](size, seed)
     gc.collect()

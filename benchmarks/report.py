@@ -206,7 +206,8 @@ def print_report(report: Report, out: TextIO | None = None) -> None:
         out,
     )
     print(
-        "\nResults (latency in µs per call; items: checks for bulk, results for lookups)",
+        "\nResults (latency in µs per call; items: checks for bulk, results for lookups; "
+        "import: in-process into a SQLite-backed engine, grpc into rebac serve)",
         file=out,
     )
     table(

@@ -18,15 +18,13 @@ whole matrix:
 from __future__ import annotations
 
 import gc
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from benchmarks import memory
 from benchmarks.datasets import DATASETS, Dataset, docs
 from benchmarks.grpc_floor import FloorProcess
+from benchmarks.loading import STORE_ID, batches, load_engine, sqlite_import
 from benchmarks.measure import Summary, read_engine_counters
 from benchmarks.memory import MemoryFigures
 from benchmarks.progress import Progress
@@ -50,15 +48,12 @@ from benchmarks.workloads import (
     draw,
 )
 from rebac import Engine
-from rebac.store import SQLiteStore
 
 #: Default relationships per data set: the default run finishes in a few minutes on 2 cores.
 #: ``docs`` at 200k is the size the issue's targets are stated at.
 DEFAULT_SIZES = {"docs": 200_000, "org": 50_000, "deep": 50_000, "wide": 50_000}
 FALLBACK_SIZE = 50_000
-IMPORT_BATCH = 5000
 QUANTUM_WAIT = 0.15  # a little over rebac serve's default quantum
-STORE_ID = "default"
 
 
 @dataclass
@@ -179,33 +174,6 @@ def import_row(ds: str, runner: str, rels: int, seconds: float) -> Row:
         wrong=None,
         errors=0,
     )
-
-
-def batches(items: list[str], n: int = IMPORT_BATCH) -> Iterator[list[str]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
-def load_engine(ds: Dataset) -> tuple[Engine, float]:
-    """A fresh in-memory engine with the data set bulk-imported; returns it and the seconds."""
-    engine = Engine(ds.schema)
-    start = time.perf_counter()
-    engine.import_relationships(batches(ds.relationships))
-    return engine, time.perf_counter() - start
-
-
-def sqlite_import(ds: Dataset) -> float:
-    """Seconds to bulk-import the data set into a SQLite-backed engine (fsync on)."""
-    with tempfile.TemporaryDirectory(prefix="rebac-bench-import-") as tmp:
-        store = SQLiteStore(Path(tmp) / "import.db")
-        try:
-            store.create_store(STORE_ID)
-            engine = Engine(ds.schema, store=store, store_id=STORE_ID)
-            start = time.perf_counter()
-            engine.import_relationships(batches(ds.relationships))
-            return time.perf_counter() - start
-        finally:
-            store.close()
 
 
 class Suite:
