@@ -44,6 +44,9 @@ SubjectCache = dict[
     tuple[dict[tuple[str, str], set[str]], set[tuple[str, str]], float],
 ]
 SUBJECT_CACHE_LIMIT = 50_000
+#: What a pure subject set leads to, per revision: (memberships, entry, valid until).
+Closure = tuple[dict[tuple[str, str], set[str]], set[tuple[str, str]], float]
+ClosureCache = dict[tuple[str, str, str], Closure]
 _MISSING = object()
 
 
@@ -91,6 +94,7 @@ class Checker:
     __slots__ = (
         "cache",
         "caveats",
+        "closures",
         "context",
         "cut",
         "deadline",
@@ -127,10 +131,12 @@ class Checker:
         deadline: float | None = None,
         cache: SubjectCache | None = None,
         memo: dict[tuple[str, str, str], Value] | None = None,
+        closures: ClosureCache | None = None,
     ):
         self.plan = plan
         self.index = index
         self.cache = cache
+        self.closures = closures
         self.deadline = (
             deadline  # time.monotonic() value; checked every 128 dispatches, from the 1st
         )
@@ -344,11 +350,13 @@ class Checker:
         return grants.isdisjoint(entry)
 
     def _learn_subject(self) -> None:
-        """Fill ``memberships`` and ``entry``, from the per-revision cache when it has them.
+        """Fill ``memberships`` and ``entry``, from the per-revision caches when they have them.
 
         Both depend only on the subject and the relationships (not on the resource asked
         about), so one computation serves every check of that subject at that revision, until
-        the first relationship it relied on expires.
+        the first relationship it relied on expires. The pure subject sets the subject is
+        directly in are looked up in the per-revision closures (shared by every member of a
+        group), so nested groups are walked once per revision, not once per subject.
         """
         key = (self.st, self.sid, self.srel)
         cache = self.cache
@@ -357,38 +365,63 @@ class Checker:
             if hit is not None and hit[2] > self.now:
                 self.memberships, self.entry = hit[0], hit[1]
                 return
-        memberships, valid_until = self._compute_memberships()
+        pure = self.plan.pure_sets
         index = self.index
+        now = self.now
+        valid_until = INF
         entry = set(index.resources_of_subject(self.st, self.sid))
-        entry.update(index.resources_of_subject(self.st, "*"))
-        for (gt, _gr), ids in memberships.items():
-            for gid in ids:
-                entry.update(index.resources_of_subject(gt, gid))
+        direct: list[tuple[str, str, str]] = []
+        starts: list[tuple[str, str, str | None]] = [(self.st, self.sid, self.srel)]
+        if self.srel is None:
+            starts.append((self.st, "*", None))
+            entry.update(index.resources_of_subject(self.st, "*"))
+        elif (self.st, self.srel) in pure:
+            direct.append((self.st, self.sid, self.srel))  # X#r is in X#r
+        for t, oid, rel in starts:
+            by_type = index.resources_of_subject(t, oid)
+            for rtype, relation in pure:
+                for (rid, esrel), e in by_type.get((rtype, relation), {}).items():
+                    if esrel == rel and e.expires > now:
+                        valid_until = min(valid_until, e.expires)
+                        direct.append((rtype, rid, relation))
+        memberships: dict[tuple[str, str], set[str]] = {}
+        for node in direct:
+            found, node_entry, until = self._closure(node)
+            valid_until = min(valid_until, until)
+            entry |= node_entry
+            for kind, ids in found.items():
+                have = memberships.get(kind)
+                if have is None:
+                    memberships[kind] = set(ids)
+                else:
+                    have |= ids
         self.memberships, self.entry = memberships, entry
         if cache is not None:
             if len(cache) >= SUBJECT_CACHE_LIMIT:
                 cache.clear()
             cache[key] = (memberships, entry, valid_until)
 
-    def _compute_memberships(self) -> tuple[dict[tuple[str, str], set[str]], float]:
-        """Every pure subject set that contains the subject (one reverse walk), and until when
-        that holds (the earliest expiration among the relationships walked)."""
+    def _closure(self, node: tuple[str, str, str]) -> Closure:
+        """A pure subject set and every pure subject set containing it, transitively (one
+        reverse walk), the relations any of them is stored on, and until when that holds."""
+        closures = self.closures
+        if closures is not None:
+            hit = closures.get(node)
+            if hit is not None and hit[2] > self.now:
+                return hit
         pure = self.plan.pure_sets
         index = self.index
         now = self.now
         valid_until = INF
-        found: dict[tuple[str, str], set[str]] = {}
-        start: list[tuple[str, str, str | None]] = [(self.st, self.sid, self.srel)]
-        if self.srel is None:
-            start.append((self.st, "*", None))
-        elif (self.st, self.srel) in pure:
-            found[(self.st, self.srel)] = {self.sid}
-        queue = start
+        found: dict[tuple[str, str], set[str]] = {(node[0], node[2]): {node[1]}}
+        entry: set[tuple[str, str]] = set()
+        queue = [node]
         while queue:
             t, oid, rel = queue.pop()
             by_type = index.resources_of_subject(t, oid)
             if not by_type:
                 continue
+            entry.update(by_type)
             for rtype, relation in pure:
                 entries = by_type.get((rtype, relation))
                 if not entries:
@@ -404,7 +437,12 @@ class Checker:
                     if rid not in ids:
                         ids.add(rid)
                         queue.append((rtype, rid, relation))
-        return found, valid_until
+        result = (found, entry, valid_until)
+        if closures is not None:
+            if len(closures) >= SUBJECT_CACHE_LIMIT:
+                closures.clear()
+            closures[node] = result
+        return result
 
 
 # -- permission expressions compiled to closures ----------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.check import Checker, SubjectCache
+from rebac.engine.check import Checker, ClosureCache, SubjectCache
 from rebac.engine.expand import Expander, ExpandNode
 from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex
 from rebac.engine.lookup import SubjectsWalker, candidate_resources, missing_of
@@ -46,13 +46,14 @@ class State:
     change is applied); older states are immutable.
     """
 
-    __slots__ = ("index", "plan", "results", "results_until", "revision", "subjects")
+    __slots__ = ("closures", "index", "plan", "results", "results_until", "revision", "subjects")
 
     def __init__(self, index: RelationshipIndex, plan: Plan | None, revision: int):
         self.index = index
         self.plan = plan
         self.revision = revision
         self.subjects: SubjectCache = {}
+        self.closures: ClosureCache = {}
         # Per subject, the subproblem results of context-free checks: valid for this revision
         # until ``results_until`` (the next expiration of any relationship).
         self.results: dict[tuple[str, str, str | None], dict[tuple[str, str, str], Value]] = {}
@@ -61,6 +62,7 @@ class State:
     def forget(self) -> None:
         """Drop everything learned: the relationships changed."""
         self.subjects.clear()
+        self.closures.clear()
         self.results.clear()
         self.results_until = -1.0
 
@@ -192,6 +194,7 @@ class Snapshot:
         cache: SubjectCache | None,
         memo: dict[tuple[str, str, str], Value] | None = None,
         now: float | None = None,
+        closures: ClosureCache | None = None,
     ) -> Checker:
         e = self._engine
         return Checker(
@@ -206,6 +209,7 @@ class Snapshot:
             deadline=deadline,
             cache=cache,
             memo=memo,
+            closures=closures,
         )
 
     # -- check ------------------------------------------------------------------------------------
@@ -241,7 +245,8 @@ class Snapshot:
                 index, cache = state.index, state.subjects
                 if not context:  # results without a caveat context do not depend on it
                     memo = state.shared_memo((s.type, s.id, s.relation), now)
-            checker = self._checker(index, plan, s, context, deadline, cache, memo, now)
+            closures = None if contextual else state.closures
+            checker = self._checker(index, plan, s, context, deadline, cache, memo, now, closures)
             value = checker.check(r.type, r.id, permission)
             if memo is not None and len(memo) > RESULT_CACHE_PER_SUBJECT:
                 memo.clear()
@@ -333,7 +338,8 @@ class Snapshot:
             validate_subject(plan.schema, s)
             index = _view(state, plan, contextual)
             cache = None if contextual else state.subjects
-            checker = self._checker(index, plan, s, context, deadline, cache)
+            closures = None if contextual else state.closures
+            checker = self._checker(index, plan, s, context, deadline, cache, closures=closures)
             candidates = sorted(
                 candidate_resources(
                     plan,
