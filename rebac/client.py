@@ -294,6 +294,10 @@ def _relationship_in(message: core.Relationship) -> Relationship:
     return cv.relationship_in(message, "relationship")
 
 
+def _contextual(values: Iterable[Relationship | str]) -> list[core.Relationship]:
+    return cv.contextual_out(_relationship(v) for v in values)
+
+
 # -- the client ------------------------------------------------------------------------------------
 
 
@@ -365,9 +369,15 @@ class Client:
         subject: SubjectRef | str,
         context: Mapping[str, Any] | None = None,
         *,
+        contextual: Iterable[Relationship | str] = (),
         consistency: Consistency | None = None,
         timeout: float | None = None,
     ) -> Checked:
+        """Does ``subject`` have ``permission`` on ``resource``?
+
+        ``contextual`` relationships (e.g. the caller's group claims) count as if written, for
+        this call only; the server validates them like writes and never stores them.
+        """
         request = perm.CheckRequest(
             store_id=self.store_id,
             consistency=_consistency(consistency),
@@ -375,6 +385,7 @@ class Client:
             permission=permission,
             subject=_subject(subject),
             context=cv.struct_out(context),
+            contextual_relationships=_contextual(contextual),
         )
         r: perm.CheckResponse = self._unary(self._perm.Check, request, timeout)
         return Checked(
@@ -385,12 +396,16 @@ class Client:
         self,
         items: Iterable[CheckItem],
         *,
+        contextual: Iterable[Relationship | str] = (),
         consistency: Consistency | None = None,
         timeout: float | None = None,
     ) -> CheckedBulk:
+        """Every item at one revision; ``contextual`` relationships apply to all of them (an
+        invalid one fails the whole call, not each item)."""
         request = perm.CheckBulkRequest(
             store_id=self.store_id,
             consistency=_consistency(consistency),
+            contextual_relationships=_contextual(contextual),
             items=[
                 perm.CheckBulkRequestItem(
                     resource=_object(i.resource),
@@ -422,15 +437,18 @@ class Client:
         permission: str,
         *,
         recursive: bool = False,
+        contextual: Iterable[Relationship | str] = (),
         consistency: Consistency | None = None,
         timeout: float | None = None,
     ) -> Expanded:
+        """The userset tree, with ``contextual`` relationships in its leaves as if written."""
         request = perm.ExpandRequest(
             store_id=self.store_id,
             consistency=_consistency(consistency),
             resource=_object(resource),
             permission=permission,
             recursive=recursive,
+            contextual_relationships=_contextual(contextual),
         )
         r: perm.ExpandResponse = self._unary(self._perm.Expand, request, timeout)
         return Expanded(cv.expand_in(r.tree_root), r.expanded_at.token)
@@ -444,10 +462,15 @@ class Client:
         *,
         limit: int = 0,
         cursor: str | None = None,
+        contextual: Iterable[Relationship | str] = (),
         consistency: Consistency | None = None,
         timeout: float | None = None,
     ) -> LookupPage:
-        """One page (``limit`` results; 0: all) of the resources ``subject`` can reach."""
+        """One page (``limit`` results; 0: all) of the resources ``subject`` can reach.
+
+        A cursor is bound to the ``contextual`` relationships it was issued with: pass the
+        same ones to resume.
+        """
         request = perm.LookupResourcesRequest(
             store_id=self.store_id,
             consistency=_consistency(consistency),
@@ -457,6 +480,7 @@ class Client:
             context=cv.struct_out(context),
             optional_limit=limit,
             optional_cursor=_cursor(cursor),
+            contextual_relationships=_contextual(contextual),
         )
         results: list[LookupResult] = []
         for m in self._stream(self._perm.LookupResources, request, timeout):
@@ -491,10 +515,12 @@ class Client:
         include_wildcards: bool = True,
         limit: int = 0,
         cursor: str | None = None,
+        contextual: Iterable[Relationship | str] = (),
         consistency: Consistency | None = None,
         timeout: float | None = None,
     ) -> LookupPage:
-        """One page of the subjects with ``permission`` (a wildcard is id ``*``)."""
+        """One page of the subjects with ``permission`` (a wildcard is id ``*``); resume with
+        the same ``contextual`` relationships the cursor was issued with."""
         option = (
             perm.LookupSubjectsRequest.WILDCARD_OPTION_INCLUDE_WILDCARDS
             if include_wildcards
@@ -511,6 +537,7 @@ class Client:
             optional_limit=limit,
             optional_cursor=_cursor(cursor),
             wildcard_option=option,
+            contextual_relationships=_contextual(contextual),
         )
         results: list[LookupResult] = []
         for m in self._stream(self._perm.LookupSubjects, request, timeout):

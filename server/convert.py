@@ -23,6 +23,7 @@ from rebac.api.v1 import permission_service_pb2 as perm
 from rebac.api.v1 import schema_service_pb2 as schema_pb
 from rebac.api.v1 import watch_service_pb2 as watch_pb
 from rebac.engine.expand import ExpandedSubject, ExpandNode, NodeKind
+from rebac.engine.rules import MAX_CONTEXTUAL_RELATIONSHIPS
 from rebac.errors import LimitExceeded
 from rebac.model import (
     ELLIPSIS,
@@ -187,6 +188,37 @@ def relationship_out(rel: Relationship) -> core.Relationship:
     if rel.expires_at is not None:
         out.optional_expires_at.FromDatetime(rel.expires_at.astimezone(UTC))
     return out
+
+
+#: The request field of every query that carries request-scoped relationships.
+CONTEXTUAL_FIELD = "contextual_relationships"
+
+
+def contextual_in(
+    messages: Sequence[core.Relationship], field: str = CONTEXTUAL_FIELD
+) -> list[Relationship]:
+    """A query's contextual relationships, each checked for form (``field[i]...`` on error).
+
+    The count is refused before anything is converted, with the engine's limit and error class,
+    so that an oversized request costs no work; whether each relationship fits the schema is
+    checked by the servicer (it needs the schema) and again by the engine.
+    """
+    if len(messages) > MAX_CONTEXTUAL_RELATIONSHIPS:
+        raise LimitExceeded(
+            f"{field}: too many contextual relationships: {len(messages)} > limit "
+            f"{MAX_CONTEXTUAL_RELATIONSHIPS}"
+        )
+    return [relationship_in(m, f"{field}[{i}]") for i, m in enumerate(messages)]
+
+
+def contextual_out(relationships: Iterable[Relationship]) -> list[core.Relationship]:
+    return [relationship_out(r) for r in relationships]
+
+
+def contextual_key(relationships: Sequence[Relationship]) -> str:
+    """A stable text of a query's contextual relationships, for cursor fingerprints: a cursor
+    must not resume a listing under other request-scoped data than the one it came from."""
+    return "\n".join(sorted(str(r) for r in relationships))
 
 
 _OPERATIONS_IN = {

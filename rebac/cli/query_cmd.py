@@ -7,6 +7,11 @@
     rebac expand document:readme view --recursive                 # the userset tree
     rebac lookup-resources document view user:alice               # one id per line
     rebac lookup-subjects document:readme view user               # alice, * - [bob], ...
+    rebac check document:readme view user:zoe --contextual group:eng#member@user:zoe
+
+``--contextual REL`` (repeatable, on every command here) adds a request-scoped relationship:
+evaluated as if written, for this one query, never stored -- e.g. a group claim from the
+caller's identity provider. The server validates it like a write.
 
 ``check`` answers through its exit status so that scripts need not parse its output:
 
@@ -36,7 +41,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from rebac.cli import _connect as conn
 from rebac.cli._output import TreeNode, can_draw_boxes, render_tree
-from rebac.model import LookupResult, Permissionship
+from rebac.errors import RebacError
+from rebac.model import LookupResult, Permissionship, Relationship
 
 if TYPE_CHECKING:
     from rebac.client import Client
@@ -112,6 +118,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     check.add_argument("permission", metavar="PERMISSION")
     check.add_argument("subject", metavar="SUBJECT", help="e.g. user:alice or group:eng#member")
     conn.add_context(check)
+    add_contextual(check)
     conn.add_consistency(check)
     check.set_defaults(func=_check, cli_name="check")
 
@@ -127,6 +134,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--recursive", action="store_true", help="also expand every subject set in the leaves"
     )
     expand.add_argument("--ascii", action="store_true", help="draw the tree with ASCII only")
+    add_contextual(expand)
     conn.add_consistency(expand)
     expand.set_defaults(func=_expand, cli_name="expand")
 
@@ -166,7 +174,37 @@ def _add_lookup_options(parser: argparse.ArgumentParser) -> None:
         "--limit", type=int, default=0, metavar="N", help="print at most the first N results"
     )
     conn.add_context(parser)
+    add_contextual(parser)
     conn.add_consistency(parser)
+
+
+def add_contextual(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--contextual",
+        action="append",
+        default=[],
+        metavar="REL",
+        help="a request-scoped relationship, evaluated as if written but never stored, e.g. "
+        "group:eng#member@user:zoe (repeatable)",
+    )
+
+
+def parse_contextual(values: list[str]) -> list[Relationship]:
+    """The ``--contextual`` values as relationships; a malformed one is a usage error naming
+    the flag and its position, before any call is made."""
+    out: list[Relationship] = []
+    for i, text in enumerate(values, start=1):
+        try:
+            out.append(Relationship.parse(text))
+        except RebacError as exc:
+            where = f" (the {_ordinal(i)} one)" if len(values) > 1 else ""
+            raise conn.CliError(f"--contextual {text!r}{where}: {exc}") from None
+    return out
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 # -- check ----------------------------------------------------------------------------------------
@@ -179,6 +217,7 @@ def _check(args: argparse.Namespace) -> int:
             args.permission,
             args.subject,
             conn.parse_context(args.context),
+            contextual=parse_contextual(args.contextual),
             consistency=conn.parse_consistency(args.consistency),
         )
         result = checked.result
@@ -252,6 +291,7 @@ def _expand(args: argparse.Namespace) -> int:
             args.resource,
             args.permission,
             recursive=args.recursive,
+            contextual=parse_contextual(args.contextual),
             consistency=conn.parse_consistency(args.consistency),
         )
         ascii_only = args.ascii or not can_draw_boxes(sys.stdout)
@@ -297,6 +337,7 @@ def _lookup_resources(args: argparse.Namespace) -> int:
             args.subject,
             conn.parse_context(args.context),
             limit=_limit(args),
+            contextual=parse_contextual(args.contextual),
             consistency=conn.parse_consistency(args.consistency),
         )
         for result in page.results:
@@ -319,6 +360,7 @@ def _lookup_subjects(args: argparse.Namespace) -> int:
             conn.parse_context(args.context),
             include_wildcards=not args.no_wildcards,
             limit=_limit(args),
+            contextual=parse_contextual(args.contextual),
             consistency=conn.parse_consistency(args.consistency),
         )
         for result in page.results:

@@ -4,21 +4,31 @@ Every query runs at one revision. Work that can be large is done under the engin
 bounded steps (bulk-check items, lookup chunks), checking the call's budget between steps, so
 an expired deadline or a cancelled call stops evaluation; results are then streamed without
 the lock, so a slow reader never holds up writers.
+
+Every query may carry request-scoped (contextual) relationships, evaluated as if written and
+never stored. They are checked against the schema here, before evaluation, so that a bad one is
+refused as INVALID_ARGUMENT naming ``contextual_relationships[i]`` -- for CheckBulk that makes it
+an error of the request, not of every item. The engine checks them again against the schema of
+the snapshot it evaluates at (the same one unless the request is pinned to an older revision).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import grpc
 
 from rebac.api.v1 import permission_service_pb2 as pb
 from rebac.api.v1 import permission_service_pb2_grpc as pb_grpc
+from rebac.caveats import CompiledCaveat, compile_caveat
+from rebac.engine import Engine
+from rebac.engine.rules import validate_relationship
 from rebac.errors import DeadlineExceeded, RebacError
-from rebac.model import LookupResult
+from rebac.model import LookupResult, Relationship
+from rebac.schema.compiler import CompiledSchema
 from server import convert as cv
 from server.calls import Budget
-from server.errors import TooManyChecks, describe
+from server.errors import InvalidField, TooManyChecks, describe
 from server.services.base import Deps, Query, canonical_context
 
 #: LookupResources decides candidates in chunks growing by this factor, up to the maximum:
@@ -37,11 +47,15 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         permission = cv.relation_in(request.permission, "permission")
         subject = cv.subject_in(request.subject, "subject")
         ctx = cv.context_in(request.context, request.HasField("context"))
+        contextual = cv.contextual_in(request.contextual_relationships)
         consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
         budget = self.deps.control.budget(context)
         snapshot = engine.snapshot(consistency)
-        result = snapshot.check(resource, permission, subject, ctx, deadline=budget.end)
+        validate_contextual(engine, contextual)
+        result = snapshot.check(
+            resource, permission, subject, ctx, contextual=contextual, deadline=budget.end
+        )
         return pb.CheckResponse(
             checked_at=cv.token_out(snapshot.token),
             permissionship=cv.permissionship_out(result.permissionship),
@@ -58,6 +72,7 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
                 f"of {limit}"
             )
         items = [cv.check_item_in(item, f"items[{i}]") for i, item in enumerate(request.items)]
+        contextual = cv.contextual_in(request.contextual_relationships)
         consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
         budget = self.deps.control.budget(context)
@@ -65,6 +80,7 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         # Held across items so that the head cannot move: every item sees one revision.
         with engine.lock:
             snapshot = engine.snapshot(consistency)
+            validate_contextual(engine, contextual)  # a request error, not one per item
             for raw, item in zip(request.items, items, strict=True):
                 budget.check()
                 pair = pb.CheckBulkResponsePair(request=raw)
@@ -74,6 +90,7 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
                         item.permission,
                         item.subject,
                         item.context,
+                        contextual=contextual,
                         deadline=budget.end,
                     )
                 except DeadlineExceeded:
@@ -92,12 +109,18 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
     def Expand(self, request: pb.ExpandRequest, context: grpc.ServicerContext) -> pb.ExpandResponse:
         resource = cv.object_in(request.resource, "resource")
         permission = cv.relation_in(request.permission, "permission")
+        contextual = cv.contextual_in(request.contextual_relationships)
         consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
         budget = self.deps.control.budget(context)
         snapshot = engine.snapshot(consistency)
+        validate_contextual(engine, contextual)
         tree = snapshot.expand(
-            resource, permission, recursive=request.recursive, deadline=budget.end
+            resource,
+            permission,
+            recursive=request.recursive,
+            contextual=contextual,
+            deadline=budget.end,
         )
         return pb.ExpandResponse(
             expanded_at=cv.token_out(snapshot.token), tree_root=cv.expand_out(tree)
@@ -117,19 +140,34 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         )
         consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
         cursor = request.optional_cursor.token if request.HasField("optional_cursor") else None
+        contextual = cv.contextual_in(request.contextual_relationships)
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
         query = Query(
-            engine, "LookupResources", rtype, permission, str(subject), canonical_context(ctx)
+            engine,
+            "LookupResources",
+            rtype,
+            permission,
+            str(subject),
+            canonical_context(ctx),
+            *_contextual_part(contextual),
         )
         with self.deps.control.stream(context) as budget:
             with engine.lock:
                 snapshot, position = query.snapshot(consistency, cursor)
+                validate_contextual(engine, contextual)
                 after = position[0] if position else None
                 found, complete = _decide_in_chunks(
                     budget,
                     limit,
                     lambda n, a: snapshot.lookup_resources(
-                        rtype, permission, subject, ctx, limit=n, after=a, deadline=budget.end
+                        rtype,
+                        permission,
+                        subject,
+                        ctx,
+                        limit=n,
+                        after=a,
+                        contextual=contextual,
+                        deadline=budget.end,
                     ),
                     after,
                 )
@@ -159,6 +197,7 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         )
         consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
         cursor = request.optional_cursor.token if request.HasField("optional_cursor") else None
+        contextual = cv.contextual_in(request.contextual_relationships)
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
         query = Query(
             engine,
@@ -169,10 +208,12 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
             srel,
             canonical_context(ctx),
             wildcards,
+            *_contextual_part(contextual),
         )
         with self.deps.control.stream(context) as budget:
             with engine.lock:
                 snapshot, position = query.snapshot(consistency, cursor)
+                validate_contextual(engine, contextual)
                 budget.check()
                 found = snapshot.lookup_subjects(
                     resource,
@@ -183,6 +224,7 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
                     include_wildcards=wildcards,
                     limit=None if limit is None else limit + 1,
                     after=position[0] if position else None,
+                    contextual=contextual,
                     deadline=budget.end,
                 )
                 revision, token = snapshot.revision, snapshot.token
@@ -219,3 +261,49 @@ def _decide_in_chunks(
             return found[:limit], False
         after = got[-1].id
         chunk = min(chunk * CHUNK_GROWTH, MAX_CHUNK)
+
+
+# -- contextual relationships -----------------------------------------------------------------
+
+#: Compiled caveats per schema object, for validating contextual relationships' stored context.
+#: Keyed by identity (the engine keeps one compiled schema per schema version); bounded by
+#: clearing, since only the versions in use recur.
+_CAVEATS: dict[int, tuple[CompiledSchema, Mapping[str, CompiledCaveat]]] = {}
+_CAVEATS_LIMIT = 16
+
+
+def _caveats_of(schema: CompiledSchema) -> Mapping[str, CompiledCaveat]:
+    hit = _CAVEATS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    compiled = {name: compile_caveat(c) for name, c in schema.caveats.items()}
+    if len(_CAVEATS) >= _CAVEATS_LIMIT:
+        _CAVEATS.clear()
+    _CAVEATS[id(schema)] = (schema, compiled)
+    return compiled
+
+
+def validate_contextual(engine: Engine, relationships: list[Relationship]) -> None:
+    """Refuse a contextual relationship the schema would not accept as a write.
+
+    The engine validates them too, but its error cannot say *which* one of up to a thousand
+    was wrong; this names it (``contextual_relationships[i]``), as INVALID_ARGUMENT whatever
+    the underlying problem (unknown relation, disallowed subject type, bad caveat context):
+    the request as sent can never succeed. Checked against the schema in force, right after
+    the snapshot was taken.
+    """
+    if not relationships:
+        return
+    schema = engine.schema
+    caveats = _caveats_of(schema)
+    for i, rel in enumerate(relationships):
+        try:
+            validate_relationship(schema, caveats, rel)
+        except RebacError as exc:
+            raise InvalidField(f"{cv.CONTEXTUAL_FIELD}[{i}]", str(rel), str(exc)) from exc
+
+
+def _contextual_part(relationships: list[Relationship]) -> tuple[str, ...]:
+    """The cursor-fingerprint part of contextual relationships: nothing when there are none,
+    so that cursors of queries without them are what they always were."""
+    return (cv.contextual_key(relationships),) if relationships else ()

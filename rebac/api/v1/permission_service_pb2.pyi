@@ -32,6 +32,7 @@ class CheckRequest(_message.Message):
     PERMISSION_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    CONTEXTUAL_RELATIONSHIPS_FIELD_NUMBER: _builtins.int
     store_id: _builtins.str
     permission: _builtins.str
     @_builtins.property
@@ -44,6 +45,13 @@ class CheckRequest(_message.Message):
     def context(self) -> _struct_pb2.Struct:
         """Caveat parameters supplied by the caller."""
 
+    @_builtins.property
+    def contextual_relationships(self) -> _containers.RepeatedCompositeFieldContainer[_core_pb2.Relationship]:
+        """Request-scoped relationships (e.g. group claims from the caller's identity provider),
+        evaluated as if written: validated against the schema like writes, never stored. At most
+        1,000 per request.
+        """
+
     def __init__(
         self,
         *,
@@ -53,10 +61,11 @@ class CheckRequest(_message.Message):
         permission: _builtins.str = ...,
         subject: _core_pb2.SubjectReference | None = ...,
         context: _struct_pb2.Struct | None = ...,
+        contextual_relationships: _abc.Iterable[_core_pb2.Relationship] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "context", b"context", "resource", b"resource", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "context", b"context", "permission", b"permission", "resource", b"resource", "store_id", b"store_id", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "context", b"context", "contextual_relationships", b"contextual_relationships", "permission", b"permission", "resource", b"resource", "store_id", b"store_id", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -129,21 +138,31 @@ class CheckBulkRequest(_message.Message):
     STORE_ID_FIELD_NUMBER: _builtins.int
     CONSISTENCY_FIELD_NUMBER: _builtins.int
     ITEMS_FIELD_NUMBER: _builtins.int
+    CONTEXTUAL_RELATIONSHIPS_FIELD_NUMBER: _builtins.int
     store_id: _builtins.str
     @_builtins.property
     def consistency(self) -> _core_pb2.Consistency: ...
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckBulkRequestItem]: ...
+    @_builtins.property
+    def contextual_relationships(self) -> _containers.RepeatedCompositeFieldContainer[_core_pb2.Relationship]:
+        """Request-scoped relationships (e.g. group claims from the caller's identity provider),
+        evaluated as if written: validated against the schema like writes, never stored. At most
+        1,000 per request.
+        They apply to every item.
+        """
+
     def __init__(
         self,
         *,
         store_id: _builtins.str = ...,
         consistency: _core_pb2.Consistency | None = ...,
         items: _abc.Iterable[Global___CheckBulkRequestItem] | None = ...,
+        contextual_relationships: _abc.Iterable[_core_pb2.Relationship] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "items", b"items", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "contextual_relationships", b"contextual_relationships", "items", b"items", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -235,6 +254,7 @@ class ExpandRequest(_message.Message):
     RESOURCE_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
     RECURSIVE_FIELD_NUMBER: _builtins.int
+    CONTEXTUAL_RELATIONSHIPS_FIELD_NUMBER: _builtins.int
     store_id: _builtins.str
     permission: _builtins.str
     recursive: _builtins.bool
@@ -243,6 +263,13 @@ class ExpandRequest(_message.Message):
     def consistency(self) -> _core_pb2.Consistency: ...
     @_builtins.property
     def resource(self) -> _core_pb2.ObjectReference: ...
+    @_builtins.property
+    def contextual_relationships(self) -> _containers.RepeatedCompositeFieldContainer[_core_pb2.Relationship]:
+        """Request-scoped relationships (e.g. group claims from the caller's identity provider),
+        evaluated as if written: validated against the schema like writes, never stored. At most
+        1,000 per request.
+        """
+
     def __init__(
         self,
         *,
@@ -251,10 +278,11 @@ class ExpandRequest(_message.Message):
         resource: _core_pb2.ObjectReference | None = ...,
         permission: _builtins.str = ...,
         recursive: _builtins.bool = ...,
+        contextual_relationships: _abc.Iterable[_core_pb2.Relationship] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "resource", b"resource"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "permission", b"permission", "recursive", b"recursive", "resource", b"resource", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "contextual_relationships", b"contextual_relationships", "permission", b"permission", "recursive", b"recursive", "resource", b"resource", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -422,6 +450,7 @@ class LookupResourcesRequest(_message.Message):
     CONTEXT_FIELD_NUMBER: _builtins.int
     OPTIONAL_LIMIT_FIELD_NUMBER: _builtins.int
     OPTIONAL_CURSOR_FIELD_NUMBER: _builtins.int
+    CONTEXTUAL_RELATIONSHIPS_FIELD_NUMBER: _builtins.int
     store_id: _builtins.str
     resource_object_type: _builtins.str
     permission: _builtins.str
@@ -437,6 +466,14 @@ class LookupResourcesRequest(_message.Message):
     def context(self) -> _struct_pb2.Struct: ...
     @_builtins.property
     def optional_cursor(self) -> _core_pb2.Cursor: ...
+    @_builtins.property
+    def contextual_relationships(self) -> _containers.RepeatedCompositeFieldContainer[_core_pb2.Relationship]:
+        """Request-scoped relationships (e.g. group claims from the caller's identity provider),
+        evaluated as if written: validated against the schema like writes, never stored. At most
+        1,000 per request.
+        A cursor is bound to them: resume with the same contextual relationships.
+        """
+
     def __init__(
         self,
         *,
@@ -448,10 +485,11 @@ class LookupResourcesRequest(_message.Message):
         context: _struct_pb2.Struct | None = ...,
         optional_limit: _builtins.int = ...,
         optional_cursor: _core_pb2.Cursor | None = ...,
+        contextual_relationships: _abc.Iterable[_core_pb2.Relationship] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "context", b"context", "optional_cursor", b"optional_cursor", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "context", b"context", "optional_cursor", b"optional_cursor", "optional_limit", b"optional_limit", "permission", b"permission", "resource_object_type", b"resource_object_type", "store_id", b"store_id", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "context", b"context", "contextual_relationships", b"contextual_relationships", "optional_cursor", b"optional_cursor", "optional_limit", b"optional_limit", "permission", b"permission", "resource_object_type", b"resource_object_type", "store_id", b"store_id", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -582,6 +620,7 @@ class LookupSubjectsRequest(_message.Message):
     OPTIONAL_LIMIT_FIELD_NUMBER: _builtins.int
     OPTIONAL_CURSOR_FIELD_NUMBER: _builtins.int
     WILDCARD_OPTION_FIELD_NUMBER: _builtins.int
+    CONTEXTUAL_RELATIONSHIPS_FIELD_NUMBER: _builtins.int
     store_id: _builtins.str
     permission: _builtins.str
     subject_object_type: _builtins.str
@@ -598,6 +637,14 @@ class LookupSubjectsRequest(_message.Message):
     def context(self) -> _struct_pb2.Struct: ...
     @_builtins.property
     def optional_cursor(self) -> _core_pb2.Cursor: ...
+    @_builtins.property
+    def contextual_relationships(self) -> _containers.RepeatedCompositeFieldContainer[_core_pb2.Relationship]:
+        """Request-scoped relationships (e.g. group claims from the caller's identity provider),
+        evaluated as if written: validated against the schema like writes, never stored. At most
+        1,000 per request.
+        A cursor is bound to them: resume with the same contextual relationships.
+        """
+
     def __init__(
         self,
         *,
@@ -611,10 +658,11 @@ class LookupSubjectsRequest(_message.Message):
         optional_limit: _builtins.int = ...,
         optional_cursor: _core_pb2.Cursor | None = ...,
         wildcard_option: Global___LookupSubjectsRequest.WildcardOption.ValueType = ...,
+        contextual_relationships: _abc.Iterable[_core_pb2.Relationship] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "context", b"context", "optional_cursor", b"optional_cursor", "resource", b"resource"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "context", b"context", "optional_cursor", b"optional_cursor", "optional_limit", b"optional_limit", "optional_subject_relation", b"optional_subject_relation", "permission", b"permission", "resource", b"resource", "store_id", b"store_id", "subject_object_type", b"subject_object_type", "wildcard_option", b"wildcard_option"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "context", b"context", "contextual_relationships", b"contextual_relationships", "optional_cursor", b"optional_cursor", "optional_limit", b"optional_limit", "optional_subject_relation", b"optional_subject_relation", "permission", b"permission", "resource", b"resource", "store_id", b"store_id", "subject_object_type", b"subject_object_type", "wildcard_option", b"wildcard_option"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
