@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
+from typing import Any
 
 DOCS_SCHEMA = """
 definition user {}
@@ -302,3 +303,122 @@ def wide(size: int = 200_000, seed: int = 42) -> Dataset:
 
 
 DATASETS.update({"org": org, "deep": deep, "wide": wide})
+
+
+# -- caveated ------------------------------------------------------------------------------------
+# The ``docs`` data with caveats: the same relationships (same seed and size, so the same graph),
+# a share of those that may carry a caveat carrying one, most with a stored context; plus
+# request contexts to ask with. It exists to put the price of caveats next to plain checks on
+# data of one shape (``python -m benchmarks.caveated``).
+
+CAVEATED_SCHEMA = """
+caveat on_network(network string, ip ipaddress) {
+    ip.in_cidr(network)
+}
+
+caveat clearance(required int, level int) {
+    level >= required
+}
+
+caveat business_hours(hour int) {
+    hour >= 9 && hour < 17
+}
+
+definition user {}
+
+definition group {
+    relation member: user | group#member | user with clearance
+}
+
+definition folder {
+    relation parent: folder
+    relation viewer: user | group#member | user with on_network | group#member with business_hours
+    permission view = viewer + parent->view
+}
+
+definition document {
+    relation parent: folder
+    relation owner: user
+    relation viewer: DOCUMENT_VIEWERS
+    permission view = viewer + owner + parent->view
+}
+""".replace(  # one relation line would be too long to read
+    "DOCUMENT_VIEWERS",
+    " | ".join(
+        (
+            "user",
+            "group#member",
+            "user with clearance",
+            "user with on_network",
+            "group#member with business_hours",
+        )
+    ),
+)
+
+CAVEATED_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+_ADDRESSES = ("10.1.2.3", "172.16.9.9", "192.168.1.20", "8.8.8.8")
+
+
+@dataclass(frozen=True)
+class CaveatedDataset(Dataset):
+    """A data set whose questions come with caveat context."""
+
+    #: Request contexts to ask with (a few leave a parameter out, as real callers do).
+    contexts: tuple[dict[str, Any], ...] = ()
+    #: How many relationships carry a caveat.
+    caveated: int = 0
+
+
+def _caveat_for(text: str, rng: random.Random) -> str:
+    """``text`` with a caveat its relation allows (and a stored context), or unchanged."""
+    head, _, subject = text.partition("@")
+    relation = head.partition("#")[2]
+    if relation == "member" and "#" not in subject:
+        return f'{text}[clearance:{{"required":{rng.randint(1, 4)}}}]'
+    if relation == "viewer" and subject.endswith("#member"):
+        return f"{text}[business_hours]"  # the request says what time it is
+    if relation == "viewer" and head.startswith("document:") and rng.random() < 0.5:
+        return f'{text}[clearance:{{"required":{rng.randint(1, 4)}}}]'
+    if relation == "viewer":
+        return f'{text}[on_network:{{"network":"{rng.choice(CAVEATED_NETWORKS)}"}}]'
+    return text  # parent, owner, nested groups: structure stays uncaveated
+
+
+def _request_context(rng: random.Random) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "ip": rng.choice(_ADDRESSES),
+        "level": rng.randint(0, 5),
+        "hour": rng.choice((8, 9, 11, 14, 16, 18)),
+    }
+    if rng.random() < 0.1:
+        del ctx[rng.choice(sorted(ctx))]
+    return ctx
+
+
+def caveated(size: int = 200_000, seed: int = 42, share: float = 0.3) -> CaveatedDataset:
+    """``docs(size, seed)`` with about ``share`` of the relationships that may carry a caveat
+    (group members, viewers) carrying one, and 64 request contexts."""
+    base = docs(size, seed)
+    rng = random.Random(seed + 1)
+    rels: list[str] = []
+    n = 0
+    for text in base.relationships:
+        if rng.random() < share:
+            changed = _caveat_for(text, rng)
+            n += changed != text
+            text = changed
+        rels.append(text)
+    contexts = tuple(_request_context(rng) for _ in range(64))
+    return CaveatedDataset(
+        "caveated",
+        CAVEATED_SCHEMA,
+        rels,
+        base.users,
+        base.resources,
+        base.permission,
+        contexts=contexts,
+        caveated=n,
+    )
+
+
+DATASETS["caveated"] = caveated
