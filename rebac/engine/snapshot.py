@@ -149,13 +149,16 @@ class Snapshot:
     at exactly the pinned revision.
     """
 
-    __slots__ = ("_engine", "_pinned", "_revision", "_state")
+    __slots__ = ("_engine", "_overlay", "_pinned", "_revision", "_state")
 
     def __init__(self, engine: Engine, state: State, *, pinned: bool = False):
         self._engine = engine
         self._state = state
         self._revision = state.revision
         self._pinned = pinned
+        # The last contextual overlay built: a bulk check or a paged lookup asks with the same
+        # contextual relationships many times, and building the overlay costs O(n).
+        self._overlay: tuple[State, Plan, tuple[Relationship | str, ...], IndexView] | None = None
 
     @property
     def revision(self) -> int:
@@ -176,6 +179,18 @@ class Snapshot:
             else:
                 self._revision = state.revision
         return state
+
+    def _view(
+        self, state: State, plan: Plan, contextual: Sequence[Relationship | str]
+    ) -> IndexView:
+        """The overlay of ``contextual`` over ``state``, built once per snapshot."""
+        key = tuple(contextual)
+        last = self._overlay
+        if last is not None and last[0] is state and last[1] is plan and last[2] == key:
+            return last[3]
+        view = _view(state, plan, contextual)
+        self._overlay = (state, plan, key, view)
+        return view
 
     @staticmethod
     def _plan(state: State) -> Plan:
@@ -240,7 +255,7 @@ class Snapshot:
             memo = None
             now = self._engine.clock()
             if contextual:  # what is learned with request-scoped relationships is not shared
-                index, cache = _view(state, plan, contextual), None
+                index, cache = self._view(state, plan, contextual), None
             else:
                 index, cache = state.index, state.subjects
                 if not context:  # results without a caveat context do not depend on it
@@ -301,7 +316,7 @@ class Snapshot:
             validate_check_target(plan.schema, r.type, permission)
             expander = Expander(
                 plan,
-                _view(state, plan, contextual),
+                self._view(state, plan, contextual),
                 now=e.clock(),
                 max_depth=e.max_depth,
                 recursive=recursive,
@@ -336,7 +351,7 @@ class Snapshot:
             plan = self._plan(state)
             validate_check_target(plan.schema, resource_type, permission)
             validate_subject(plan.schema, s)
-            index = _view(state, plan, contextual)
+            index = self._view(state, plan, contextual)
             cache = None if contextual else state.subjects
             closures = None if contextual else state.closures
             checker = self._checker(index, plan, s, context, deadline, cache, closures=closures)
@@ -395,7 +410,7 @@ class Snapshot:
                 raise UnknownDefinition(f"object definition '{subject_type}' not found")
             walker = SubjectsWalker(
                 plan,
-                _view(state, plan, contextual),
+                self._view(state, plan, contextual),
                 subject_type,
                 subject_relation,
                 now=e.clock(),
