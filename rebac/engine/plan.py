@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rebac.engine.values import Value
 from rebac.schema import ast
@@ -39,7 +39,6 @@ class PermissionInfo:
     type: str
     name: str
     expr: ast.Expr
-    evaluate: Callable[..., Any] = field(default=None)  # type: ignore[assignment]
 
 
 Member = RelationInfo | PermissionInfo
@@ -82,8 +81,7 @@ class Plan:
         self.evaluators: dict[tuple[str, str], Callable[..., Value]] = {}
         for key, m in self.members.items():
             if isinstance(m, PermissionInfo):
-                m.evaluate = compile_expression(m.expr, m.type, self)
-                self.evaluators[key] = m.evaluate
+                self.evaluators[key] = compile_expression(m.expr, m.type, self)
             else:
                 self.evaluators[key] = relation_evaluator(m.name)
 
