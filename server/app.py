@@ -113,6 +113,10 @@ def ensure_default_store(datastore: Datastore, store_id: str) -> bool:
     return True
 
 
+#: Seconds between garbage-collection rounds of the store (see Datastore.gc).
+GC_INTERVAL = 600.0
+
+
 class RebacServer:
     """One server process: a grpc.Server with the rebac services, health and reflection."""
 
@@ -137,6 +141,7 @@ class RebacServer:
         self.health = health.HealthServicer()
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
+        self._gc_stop: threading.Event | None = None
         size = settings.max_message_bytes
         options: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", size),
@@ -191,6 +196,10 @@ class RebacServer:
         return f"{host}:{self.port}"
 
     def start(self) -> None:
+        if self.owns_datastore:
+            # Old revisions past the GC window and long-expired relationships are dropped in
+            # the background; the store keeps serving meanwhile.
+            self._gc_stop = self.datastore.start_gc(GC_INTERVAL)
         self.server.start()
         for name in ("", *self.services):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -209,6 +218,8 @@ class RebacServer:
             self.health.enter_graceful_shutdown()
             self.control.stopping.set()
             self.server.stop(grace).wait()
+            if self._gc_stop is not None:
+                self._gc_stop.set()
             if self.owns_datastore:
                 self.datastore.close()
             self._stopped.set()
