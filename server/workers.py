@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -30,11 +31,14 @@ from server.app import (
 )
 from server.settings import Settings
 
+#: How long a shutdown signal waits for workers still starting before stopping them anyway.
+STARTUP_WAIT = 30.0
+
 #: Builds one worker's interceptors (must be a module-level function: it is pickled).
 InterceptorFactory = Callable[[Settings], Any]
 
 
-def _worker(settings_data: dict[str, Any], factory: InterceptorFactory | None) -> None:
+def _worker(settings_data: dict[str, Any], factory: InterceptorFactory | None, ready: Any) -> None:
     # Ctrl-C reaches every process of the terminal's group; only the parent acts on it (and
     # forwards SIGTERM), so a worker never mistakes one key press for two signals.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -46,6 +50,7 @@ def _worker(settings_data: dict[str, Any], factory: InterceptorFactory | None) -
         interceptors=interceptors,
         authenticated=factory is not None,
         signals=(signal.SIGTERM,),
+        on_ready=lambda _server: ready.set(),
     )
 
 
@@ -64,16 +69,24 @@ def run_workers(
         datastore.close()
     ctx = multiprocessing.get_context("spawn")
     data = settings.model_dump(mode="json")
+    ready = [ctx.Event() for _ in range(settings.workers)]
     procs: list[BaseProcess] = [
-        ctx.Process(target=_worker, args=(data, interceptor_factory), name=f"rebac-worker-{i}")
+        ctx.Process(
+            target=_worker, args=(data, interceptor_factory, ready[i]), name=f"rebac-worker-{i}"
+        )
         for i in range(settings.workers)
     ]
     for p in procs:
         p.start()
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        # SIGTERM to each worker: the first drains it, a second one stops it at once.
-        for p in procs:
+        # SIGTERM to each worker: the first drains it, a second one stops it at once. A worker
+        # still starting has no handler yet (the signal would kill it mid-start): wait until
+        # it serves, or has died, first (bounded: a worker stuck in start-up is stopped anyway).
+        give_up = time.monotonic() + STARTUP_WAIT
+        for p, up in zip(procs, ready, strict=True):
+            while p.is_alive() and not up.wait(0.1) and time.monotonic() < give_up:
+                pass
             if p.is_alive():
                 p.terminate()
 
