@@ -113,7 +113,14 @@ def ensure_key(data_dir: Path) -> tuple[Ed25519PrivateKey, str]:
     kid = _kid(key)
     public = json.loads(OKPAlgorithm.to_jwk(key.public_key()))
     public.update(kid=kid, alg="EdDSA", use="sig")
-    (directory / JWKS_FILE).write_text(json.dumps({"keys": [public]}, indent=2) + "\n")
+    text = json.dumps({"keys": [public]}, indent=2) + "\n"
+    jwks = directory / JWKS_FILE
+    # Replaced atomically and only when it changes: several workers start at once, and one
+    # must never read the file while another is rewriting it (it would see no keys).
+    if not jwks.exists() or jwks.read_text() != text:
+        tmp = jwks.with_name(f"{jwks.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, jwks)
     return key, kid
 
 
