@@ -101,6 +101,7 @@ class Checker:
         "dispatches",
         "entry",
         "index",
+        "leads",
         "low",
         "max_depth",
         "memberships",
@@ -145,6 +146,8 @@ class Checker:
         self.sid = subject_id
         self.srel = subject_relation
         self.reach_key = (subject_type, subject_relation)
+        # Members that can lead to this kind of subject at all (the schema-level pruning).
+        self.leads = plan.leading_to(self.reach_key)
         self.now = now
         self.max_depth = max_depth
         self.context = context
@@ -222,7 +225,7 @@ class Checker:
             del self.onstack[key]
         if self.low >= depth and not self.cut and not self.pending:
             # The common case: nothing below us leaned on an unfinished subproblem.
-            if not isinstance(v, Cyclic):
+            if type(v) is not Cyclic:
                 self.memo[key] = v
             self.low = saved_low
         else:
@@ -282,10 +285,9 @@ class Checker:
                 if result is True:
                     return True
         plan = self.plan
-        reach = plan.reach
-        want = self.reach_key
+        leads = self.leads
         for (gt, gr), group in node.groups.items():
-            if gr is None or want not in reach.get((gt, gr), ()):
+            if gr is None or (gt, gr) not in leads:
                 continue
             if (gt, gr) in plan.pure_sets:
                 result = v_or(result, self._via_memberships(gt, gr, group))
@@ -554,11 +556,10 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
             if node is EMPTY_NODE:
                 return False
             result: Value = False
-            reach = ch.plan.reach
-            want = ch.reach_key
+            leads = ch.leads
             now = ch.now
             for (gt, _gr), group in node.groups.items():
-                if want not in reach.get((gt, target), ()) or ch.unreachable(gt, target):
+                if (gt, target) not in leads or ch.unreachable(gt, target):
                     continue
                 for sid, e in group.items():
                     if e.expires <= now:
@@ -582,11 +583,10 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
         node = ch.index.node(rtype, rid, tupleset)
         result: Value = True
         seen = False
-        reach = ch.plan.reach
-        want = ch.reach_key
+        leads = ch.leads
         now = ch.now
         for (gt, _gr), group in node.groups.items():
-            reachable = want in reach.get((gt, target), ()) and not ch.unreachable(gt, target)
+            reachable = (gt, target) in leads and not ch.unreachable(gt, target)
             for sid, e in group.items():
                 if e.expires <= now:
                     continue

@@ -68,6 +68,7 @@ class Plan:
         for (t, name), perm in schema.permissions.items():
             self.members[(t, name)] = PermissionInfo(t, name, perm.expr)
         self.reach = self._compute_reach()
+        self._leading_to: dict[SubjectKind, frozenset[tuple[str, str]]] = {}
         self.pure_sets = self._compute_pure_sets()
         self.grant_relations = self._compute_grant_relations()
         self.computed_users: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -84,6 +85,15 @@ class Plan:
                 self.evaluators[key] = compile_expression(m.expr, m.type, self)
             else:
                 self.evaluators[key] = relation_evaluator(m.name)
+
+    def leading_to(self, kind: SubjectKind) -> frozenset[tuple[str, str]]:
+        """The members whose evaluation can reach a subject of ``kind`` (the inverse of
+        ``reach``, per subject kind, computed once and kept: checks ask it every time)."""
+        found = self._leading_to.get(kind)
+        if found is None:
+            found = frozenset(k for k, kinds in self.reach.items() if kind in kinds)
+            self._leading_to[kind] = found
+        return found
 
     def member(self, type_name: str, name: str) -> Member | None:
         return self.members.get((type_name, name))
