@@ -296,15 +296,16 @@ def _ensure_bool(c: _C) -> _C:
     return _unary(rt.require_bool, c, BOOL)
 
 
-def _and(a: _C, b: _C) -> _C:
+def _logical2(absorbing: bool, a: _C, b: _C) -> _C:
+    """``a && b`` (``absorbing`` False) or ``a || b`` (True), CEL's commutative way: the
+    absorbing value on either side decides, even when the other side is unknown or an error."""
     a = _ensure_bool(a)
     b = _ensure_bool(b)
-    # constant folding (commutative: a false on either side decides)
-    if (a.is_const and a.const is False) or (b.is_const and b.const is False):
-        return _const(False, BOOL)
-    if a.is_const and a.const is True:
+    if (a.is_const and a.const is absorbing) or (b.is_const and b.const is absorbing):
+        return _const(absorbing, BOOL)
+    if a.is_const and a.const is (not absorbing):
         return b
-    if b.is_const and b.const is True:
+    if b.is_const and b.const is (not absorbing):
         return a
     af = a.fn
     bf = b.fn
@@ -315,50 +316,26 @@ def _and(a: _C, b: _C) -> _C:
         except Exception as e:
             failure: BaseException = e
         else:
-            if left is False:
-                return False
+            if left is absorbing:
+                return absorbing
             return bf(ctx)
         try:
             right = bf(ctx)
         except Exception as e2:
             raise rt.merge(failure, e2) from None
-        if right is False:
-            return False
+        if right is absorbing:
+            return absorbing
         raise failure
 
     return _C(f, BOOL)
+
+
+def _and(a: _C, b: _C) -> _C:
+    return _logical2(False, a, b)
 
 
 def _or(a: _C, b: _C) -> _C:
-    a = _ensure_bool(a)
-    b = _ensure_bool(b)
-    if (a.is_const and a.const is True) or (b.is_const and b.const is True):
-        return _const(True, BOOL)
-    if a.is_const and a.const is False:
-        return b
-    if b.is_const and b.const is False:
-        return a
-    af = a.fn
-    bf = b.fn
-
-    def f(ctx: Mapping[str, Any]) -> Any:
-        try:
-            left = af(ctx)
-        except Exception as e:
-            failure: BaseException = e
-        else:
-            if left is True:
-                return True
-            return bf(ctx)
-        try:
-            right = bf(ctx)
-        except Exception as e2:
-            raise rt.merge(failure, e2) from None
-        if right is True:
-            return True
-        raise failure
-
-    return _C(f, BOOL)
+    return _logical2(True, a, b)
 
 
 def _logical_n(is_and: bool, terms: list[_C]) -> _C:
