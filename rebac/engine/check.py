@@ -296,20 +296,29 @@ class Checker:
                 continue
             if self.unreachable(gt, gr):
                 continue
-            for sid, e in group.items():
-                if e.expires <= now:
+            result = self.any_of(gt, group, gr, result)
+            if result is True:
+                return True
+        return result
+
+    def any_of(self, gt: str, group: dict[str, Edge], rel: str, result: Value) -> Value:
+        """``result`` OR (edge caveat AND ``gt:sid#rel``) over the unexpired edges of
+        ``group``: a subject set's members, or an arrow's targets; stops at a definite yes."""
+        now = self.now
+        for sid, e in group.items():
+            if e.expires <= now:
+                continue
+            c: Value = True
+            if e.caveat is not None:
+                c = self.caveat(e)
+                if c is False:
                     continue
-                c: Value = True
-                if e.caveat is not None:
-                    c = self.caveat(e)
-                    if c is False:
-                        continue
-                r = self.dispatch(gt, sid, gr)
-                if r is False:
-                    continue
-                result = v_or(result, v_and(c, r))
-                if result is True:
-                    return True
+            r = self.dispatch(gt, sid, rel)
+            if r is False:
+                continue
+            result = v_or(result, v_and(c, r))
+            if result is True:
+                return True
         return result
 
     def _via_memberships(self, gt: str, gr: str, group: dict[str, Edge]) -> Value:
@@ -557,24 +566,12 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
                 return False
             result: Value = False
             leads = ch.leads
-            now = ch.now
             for (gt, _gr), group in node.groups.items():
                 if (gt, target) not in leads or ch.unreachable(gt, target):
                     continue
-                for sid, e in group.items():
-                    if e.expires <= now:
-                        continue
-                    c: Value = True
-                    if e.caveat is not None:
-                        c = ch.caveat(e)
-                        if c is False:
-                            continue
-                    r = ch.dispatch(gt, sid, target)
-                    if r is False:
-                        continue
-                    result = v_or(result, v_and(c, r))
-                    if result is True:
-                        return True
+                result = ch.any_of(gt, group, target, result)
+                if result is True:
+                    return True
             return result
 
         return arrow_any
