@@ -19,7 +19,7 @@ rebuilt from the server's status details (``google.rpc.ErrorInfo``, domain ``reb
 ``grpc_code``, ``reason``, ``request_id`` and ``details`` attached. Failures that are not the
 engine's (server unreachable, deadline, authentication) raise :class:`RpcError` subclasses.
 
-The protobuf mapping is :mod:`server.convert`, shared with the server so both ends agree.
+The protobuf mapping is :mod:`rebac.api.convert`, shared with the server so both ends agree.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from rebac import errors
+from rebac.api import convert as cv
 from rebac.api.v1 import core_pb2 as core
 from rebac.api.v1 import permission_service_pb2 as perm
 from rebac.api.v1 import permission_service_pb2_grpc as perm_grpc
@@ -59,7 +60,6 @@ from rebac.model import (
 )
 from rebac.revision import Consistency
 from rebac.schema.diff import SchemaChange
-from server import convert as cv
 
 DOMAIN = "rebac.dev"
 _DETAILS_KEY = "grpc-status-details-bin"
@@ -142,6 +142,8 @@ def _rebuild(
         exc = cls(())
     elif issubclass(cls, errors.CaveatEvaluationError):
         exc = cls(meta.get("caveat", ""), meta.get("message", message))
+    elif issubclass(cls, errors.InvalidField):
+        exc = cls(meta.get("field", ""), meta.get("value", ""), "invalid")
     else:
         exc = cls(message)
     exc.args = (message,)
@@ -267,7 +269,7 @@ class WatchEvent:
     checkpoint: bool = False
 
 
-# -- conversions the client needs on top of server.convert -----------------------------------------
+# -- conversions the client needs on top of rebac.api.convert--------------------------------------
 
 
 def _object(value: ObjectRef | str) -> core.ObjectReference:

@@ -9,6 +9,7 @@ Hierarchy::
     RebacError
     ├── SchemaError              schema text does not parse or type-check (line, column)
     ├── InvalidRequest           malformed input: bad identifier, bad relationship text, ...
+    │   ├── InvalidField         one request field is missing or malformed (names it)
     │   ├── InvalidCaveatContext context value has the wrong type / is too large
     │   ├── LimitExceeded        too many updates, preconditions, items, ...
     │   │   ├── TooManyUpdates / TooManyPreconditions
@@ -72,6 +73,18 @@ class SchemaTypeError(SchemaError):
 
 class InvalidRequest(RebacError):
     reason = "ERROR_REASON_INVALID_ARGUMENT"
+
+
+class InvalidField(InvalidRequest):
+    """A request field that is missing or malformed; names the field and quotes the value."""
+
+    def __init__(self, field: str, value: object, problem: str):
+        self.field = field
+        self.value = value
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"{field}: {problem} (got {shown})")
 
 
 class InvalidCaveatContext(InvalidRequest):

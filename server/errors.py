@@ -31,6 +31,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from rebac import errors as e
+from rebac.api.v1 import core_pb2 as core
 
 DOMAIN = "rebac.dev"
 REQUEST_ID_KEY = "x-request-id"
@@ -44,16 +45,7 @@ log = logging.getLogger("rebac.server")
 # -- errors only the server raises ---------------------------------------------------------------
 
 
-class InvalidField(e.InvalidRequest):
-    """A request field that is missing or malformed; names the field and quotes the value."""
-
-    def __init__(self, field: str, value: object, problem: str):
-        self.field = field
-        self.value = value
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{field}: {problem} (got {shown})")
+InvalidField = e.InvalidField
 
 
 class TooManyChecks(e.LimitExceeded):
@@ -172,6 +164,13 @@ class Described(NamedTuple):
 def describe(exc: e.RebacError) -> Described:
     code, reason = mapping_for(exc)
     return Described(code, reason, str(exc), error_metadata(exc))
+
+
+def item_error_out(d: Described) -> core.ItemError:
+    """A per-item error of CheckBulk, as it goes on the wire."""
+    return core.ItemError(
+        code=d.code.value[0], message=d.message, reason=d.reason, metadata=d.metadata
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 import grpc
 
+from rebac.api import convert as cv
 from rebac.api.v1 import permission_service_pb2 as pb
 from rebac.api.v1 import permission_service_pb2_grpc as pb_grpc
 from rebac.caveats import CompiledCaveat, compile_caveat
@@ -26,9 +27,8 @@ from rebac.engine.rules import validate_relationship
 from rebac.errors import DeadlineExceeded, RebacError
 from rebac.model import LookupResult, Relationship
 from rebac.schema.compiler import CompiledSchema
-from server import convert as cv
 from server.calls import Budget
-from server.errors import InvalidField, TooManyChecks, describe
+from server.errors import InvalidField, TooManyChecks, describe, item_error_out
 from server.services.base import Deps, Query, canonical_context
 
 #: LookupResources decides candidates in chunks growing by this factor, up to the maximum:
@@ -96,7 +96,7 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
                 except DeadlineExceeded:
                     raise  # the call is out of time, not this item
                 except RebacError as exc:
-                    pair.error.CopyFrom(cv.item_error_out(describe(exc)))
+                    pair.error.CopyFrom(item_error_out(describe(exc)))
                 else:
                     pair.item.permissionship = cv.permissionship_out(r.permissionship)
                     info = cv.caveat_info_out(r.missing_context)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from rebac.api import convert as cv
 from rebac.api.v1 import relationship_service_pb2 as pb
 from rebac.api.v1 import relationship_service_pb2_grpc as pb_grpc
 from rebac.engine.engine import require_filter
@@ -17,7 +18,6 @@ from rebac.errors import TooManyPreconditions, TooManyUpdates, UpdatesOnSameRela
 from rebac.model import Relationship, RelationshipFilter, RelationshipUpdate
 from rebac.revision import Position
 from rebac.store import Store
-from server import convert as cv
 from server.calls import Budget
 from server.errors import InvalidField
 from server.services.base import Deps, Query

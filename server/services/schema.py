@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import grpc
 
+from rebac.api import convert as cv
 from rebac.api.v1 import schema_service_pb2 as pb
 from rebac.api.v1 import schema_service_pb2_grpc as pb_grpc
 from rebac.errors import NotFound, StoreNotFound
 from rebac.schema import compile_schema
 from rebac.schema.compiler import CompiledSchema
 from rebac.schema.diff import diff_schemas
-from server import convert as cv
 from server.services.base import Deps
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import grpc
 
+from rebac.api import convert as cv
 from rebac.api.v1 import store_service_pb2 as pb
 from rebac.api.v1 import store_service_pb2_grpc as pb_grpc
-from server import convert as cv
 from server.services.base import Deps
 
 

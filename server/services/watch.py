@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import grpc
 
+from rebac.api import convert as cv
 from rebac.api.v1 import watch_service_pb2 as pb
 from rebac.api.v1 import watch_service_pb2_grpc as pb_grpc
-from server import convert as cv
 from server.services.base import Deps
 
 #: Revisions read from the changelog per poll while catching up.

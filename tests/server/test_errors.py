@@ -72,8 +72,9 @@ def test_invalid_argument_names_the_field_and_value(loaded: Client) -> None:
         "ERROR_REASON_INVALID_ARGUMENT",
         e.InvalidRequest,
     )
+    assert isinstance(exc, e.InvalidField)
     assert exc.details == {  # type: ignore[attr-defined]
-        "type": "InvalidRequest",
+        "type": "InvalidField",
         "field": "resource.object_type",
         "value": "Doc!",
         "request_id": exc.request_id,  # type: ignore[attr-defined]

@@ -36,3 +36,16 @@ def test_the_engine_never_imports_the_transport() -> None:
             if root in TRANSPORT or name.startswith("rebac.api") or name == "rebac.client":
                 offenders.append(f"rebac/{rel}: {name}")
     assert not offenders, offenders
+
+
+def test_only_the_command_line_reaches_into_the_server_package() -> None:
+    """The client and the protobuf mapping live in rebac: a client install needs no server."""
+    offenders = []
+    for path in sorted(REBAC.rglob("*.py")):
+        rel = path.relative_to(REBAC).as_posix()
+        if rel.startswith("cli/"):  # `rebac serve` starts the server: the composition root
+            continue
+        for name in _imports(path):
+            if name.split(".")[0] == "server":
+                offenders.append(f"rebac/{rel}: {name}")
+    assert not offenders, offenders

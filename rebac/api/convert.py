@@ -5,7 +5,7 @@ Servicers call ``*_in`` functions to turn request messages into :mod:`rebac.mode
 way round, so client and server agree on the mapping by construction.
 
 Input is validated here, at the edge, with errors that name the offending field and quote the
-value (:class:`~server.errors.InvalidField`), e.g.
+value (:class:`~rebac.errors.InvalidField`), e.g.
 ``resource.object_type: invalid type name (got 'Doc!')``. Whether a *valid* name exists in
 the schema is the engine's business (FAILED_PRECONDITION), not this module's.
 """
@@ -24,7 +24,7 @@ from rebac.api.v1 import schema_service_pb2 as schema_pb
 from rebac.api.v1 import watch_service_pb2 as watch_pb
 from rebac.engine.expand import ExpandedSubject, ExpandNode, NodeKind
 from rebac.engine.rules import MAX_CONTEXTUAL_RELATIONSHIPS
-from rebac.errors import LimitExceeded
+from rebac.errors import InvalidField, LimitExceeded
 from rebac.model import (
     ELLIPSIS,
     WILDCARD,
@@ -47,7 +47,6 @@ from rebac.model import (
 from rebac.revision import Consistency, ConsistencyMode
 from rebac.schema.diff import SchemaChange
 from rebac.store import ChangeSet
-from server.errors import Described, InvalidField
 
 # -- scalars ------------------------------------------------------------------------------------
 
@@ -388,12 +387,6 @@ def check_item_in(message: perm.CheckBulkRequestItem, field: str) -> CheckItem:
         relation_in(message.permission, f"{field}.permission"),
         subject_in(message.subject, f"{field}.subject"),
         context_in(message.context, message.HasField("context")),
-    )
-
-
-def item_error_out(d: Described) -> core.ItemError:
-    return core.ItemError(
-        code=d.code.value[0], message=d.message, reason=d.reason, metadata=d.metadata
     )
 
 
