@@ -149,13 +149,32 @@ def context_size(context: Mapping[str, Any]) -> int:
     return len(json.dumps(context, separators=(",", ":"), default=str).encode("utf-8"))
 
 
+def _surely_small(context: Mapping[str, Any], limit: int) -> bool:
+    """True when the JSON text of ``context`` cannot exceed ``limit`` bytes, judged without
+    encoding it (the common few-scalars context, checked on every request); False means
+    "measure it"."""
+    budget = limit - 2
+    for key, value in context.items():
+        kind = type(value)
+        if kind is str:
+            # Worst case: every character escaped as \uXXXX (6 bytes), plus quotes.
+            budget -= 6 * (len(key) + len(value)) + 6
+        elif kind is int or kind is float or kind is bool or value is None:
+            budget -= 6 * len(key) + 32
+        else:
+            return False  # nested values: measure
+        if budget < 0:
+            return False
+    return True
+
+
 def validate_request_context(context: Mapping[str, Any] | None) -> None:
     """A request's caveat context: a JSON object of at most 4 KiB."""
     if context is None:
         return
     if not isinstance(context, Mapping):
         raise InvalidRequest("caveat context must be a JSON object")
-    if context:
+    if context and not _surely_small(context, MAX_REQUEST_CONTEXT_BYTES):
         size = context_size(context)
         if size > MAX_REQUEST_CONTEXT_BYTES:
             raise LimitExceeded(

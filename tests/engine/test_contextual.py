@@ -75,3 +75,11 @@ def test_stored_context_wins_and_missing_context_is_conditional(engine: Engine) 
     assert result.missing_context == ("network",)
     spoof = {"network": "home", "allowed": "home"}
     assert not engine.check("document:d", "view", "user:bob", spoof).allowed
+
+
+def test_context_size_is_measured_for_nested_and_long_values(engine: Engine) -> None:
+    with pytest.raises(LimitExceeded, match="limit of 4096"):
+        engine.check("document:d", "view", "user:a", {"network": {"x": "y" * 5000}})
+    with pytest.raises(LimitExceeded, match="limit of 4096"):
+        engine.check("document:d", "view", "user:a", {f"k{i}": i for i in range(600)})
+    assert not engine.check("document:d", "view", "user:a", {"network": "lab"}).allowed
