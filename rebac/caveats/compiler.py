@@ -954,7 +954,10 @@ def _scope(ctx: Mapping[str, Any]) -> dict[str, Any]:
     return dict(ctx) if type(ctx) is not dict else ctx.copy()
 
 
-def _make_all(tf: Fn, var: str, pf: Fn) -> Fn:
+def _make_quantifier(absorbing: bool, tf: Fn, var: str, pf: Fn) -> Fn:
+    """``l.all(x, p)`` (``absorbing`` False) or ``l.exists(x, p)`` (True): one element giving
+    the absorbing value decides, even when others are unknown or errors (CEL's rule)."""
+
     def f(ctx: Mapping[str, Any]) -> Any:
         coll = tf(ctx)
         local = _scope(ctx)
@@ -966,34 +969,21 @@ def _make_all(tf: Fn, var: str, pf: Fn) -> Fn:
             except Exception as e:
                 failure = rt.merge(failure, e)
                 continue
-            if r is False:
-                return False
+            if r is absorbing:
+                return absorbing
         if failure is not None:
             raise failure
-        return True
+        return not absorbing
 
     return f
+
+
+def _make_all(tf: Fn, var: str, pf: Fn) -> Fn:
+    return _make_quantifier(False, tf, var, pf)
 
 
 def _make_exists(tf: Fn, var: str, pf: Fn) -> Fn:
-    def f(ctx: Mapping[str, Any]) -> Any:
-        coll = tf(ctx)
-        local = _scope(ctx)
-        failure: BaseException | None = None
-        for x in coll:
-            local[var] = x
-            try:
-                r = pf(local)
-            except Exception as e:
-                failure = rt.merge(failure, e)
-                continue
-            if r is True:
-                return True
-        if failure is not None:
-            raise failure
-        return False
-
-    return f
+    return _make_quantifier(True, tf, var, pf)
 
 
 def _make_exists_one(tf: Fn, var: str, pf: Fn) -> Fn:
