@@ -24,7 +24,7 @@ The protobuf mapping is :mod:`rebac.api.convert`, shared with the server so both
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
@@ -455,6 +455,30 @@ class Client:
         r: perm.ExpandResponse = self._unary(self._perm.Expand, request, timeout)
         return Expanded(cv.expand_in(r.tree_root), r.expanded_at.token)
 
+    def _lookup_page(
+        self,
+        method: Any,
+        request: Any,
+        timeout: float | None,
+        one: Callable[[Any], LookupResult],
+    ) -> LookupPage:
+        """Collect a lookup stream into a page: results, then the end message (completeness,
+        cursor and token)."""
+        results: list[LookupResult] = []
+        for m in self._stream(method, request, timeout):
+            if m.WhichOneof("response") == "end":
+                end = m.end
+                return LookupPage(
+                    results,
+                    end.complete,
+                    end.after_result_cursor.token or None,
+                    end.looked_up_at.token,
+                )
+            results.append(one(m))
+        raise Unavailable(
+            "the lookup stream ended without its end message", grpc.StatusCode.UNAVAILABLE
+        )
+
     def lookup_resources(
         self,
         resource_type: str,
@@ -484,27 +508,16 @@ class Client:
             optional_cursor=_cursor(cursor),
             contextual_relationships=_contextual(contextual),
         )
-        results: list[LookupResult] = []
-        for m in self._stream(self._perm.LookupResources, request, timeout):
-            if m.WhichOneof("response") == "end":
-                end = m.end
-                return LookupPage(
-                    results,
-                    end.complete,
-                    end.after_result_cursor.token or None,
-                    end.looked_up_at.token,
-                )
+
+        def one(m: Any) -> LookupResult:
             r = m.resource
-            results.append(
-                cv.lookup_result_in(
-                    r.permissionship,
-                    r.partial_caveat_info.missing_required_context,
-                    r.resource_object_id,
-                )
+            return cv.lookup_result_in(
+                r.permissionship,
+                r.partial_caveat_info.missing_required_context,
+                r.resource_object_id,
             )
-        raise Unavailable(
-            "the lookup stream ended without its end message", grpc.StatusCode.UNAVAILABLE
-        )
+
+        return self._lookup_page(self._perm.LookupResources, request, timeout, one)
 
     def lookup_subjects(
         self,
@@ -541,25 +554,14 @@ class Client:
             wildcard_option=option,
             contextual_relationships=_contextual(contextual),
         )
-        results: list[LookupResult] = []
-        for m in self._stream(self._perm.LookupSubjects, request, timeout):
-            if m.WhichOneof("response") == "end":
-                end = m.end
-                return LookupPage(
-                    results,
-                    end.complete,
-                    end.after_result_cursor.token or None,
-                    end.looked_up_at.token,
-                )
+
+        def one(m: Any) -> LookupResult:
             s = m.subject
             excluded = tuple(cv.resolved_subject_in(x) for x in s.excluded_subjects)
             base = cv.resolved_subject_in(s.subject)
-            results.append(
-                LookupResult(base.id, base.permissionship, base.missing_context, excluded)
-            )
-        raise Unavailable(
-            "the lookup stream ended without its end message", grpc.StatusCode.UNAVAILABLE
-        )
+            return LookupResult(base.id, base.permissionship, base.missing_context, excluded)
+
+        return self._lookup_page(self._perm.LookupSubjects, request, timeout, one)
 
     # -- relationships ------------------------------------------------------------------------
 
