@@ -14,10 +14,10 @@ as a float POSIX timestamp so that "is it expired?" is one float comparison per 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
-from rebac.model import ObjectRef, Relationship, SubjectRef
+from rebac.model import Relationship
 
 INF = float("inf")
 
@@ -151,30 +151,6 @@ class RelationshipIndex:
     ) -> Mapping[tuple[str, str], Mapping[tuple[str, str | None], Edge]]:
         """``(resource_type, relation) -> {(resource_id, subject_relation): edge}``."""
         return self._by_subject.get((subject_type, subject_id), {})
-
-    # -- whole-set reads (filters, export, tests) ---------------------------------------------
-
-    def __iter__(self) -> Iterator[Relationship]:
-        for (rtype, rid, rel), node in self._by_resource.items():
-            for e in node.edges.values():
-                yield relationship_of(rtype, rid, rel, e)
-
-    def resource_ids(self, resource_type: str) -> set[str]:
-        return {rid for (rt, rid, _rel) in self._by_resource if rt == resource_type}
-
-
-def relationship_of(rtype: str, rid: str, relation: str, e: Edge) -> Relationship:
-    from datetime import UTC, datetime
-
-    exp = None if e.expires == INF else datetime.fromtimestamp(e.expires, UTC)
-    return Relationship(
-        ObjectRef(rtype, rid),
-        relation,
-        SubjectRef(e.subject_type, e.subject_id, e.subject_relation),
-        e.caveat,
-        e.context,
-        exp,
-    )
 
 
 class IndexView(Protocol):
