@@ -23,7 +23,7 @@ from rebac.api.v1 import permission_service_pb2 as perm
 from rebac.api.v1 import schema_service_pb2 as schema_pb
 from rebac.api.v1 import watch_service_pb2 as watch_pb
 from rebac.engine.expand import ExpandedSubject, ExpandNode, NodeKind
-from rebac.engine.rules import MAX_CONTEXTUAL_RELATIONSHIPS
+from rebac.engine.rules import CONTEXTUAL_FIELD, MAX_CONTEXTUAL_RELATIONSHIPS
 from rebac.errors import InvalidField, LimitExceeded
 from rebac.model import (
     ELLIPSIS,
@@ -190,7 +190,6 @@ def relationship_out(rel: Relationship) -> core.Relationship:
 
 
 #: The request field of every query that carries request-scoped relationships.
-CONTEXTUAL_FIELD = "contextual_relationships"
 
 
 def contextual_in(

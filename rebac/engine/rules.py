@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 from rebac.engine.index import RelationshipIndex
 from rebac.errors import (
     CannotUpdatePermission,
+    InvalidField,
     InvalidRequest,
     InvalidSubjectType,
     LimitExceeded,
+    RebacError,
     UnknownCaveat,
     UnknownDefinition,
     UnknownRelation,
@@ -141,8 +143,9 @@ def validate_subject(schema: CompiledSchema, subject: SubjectRef) -> None:
 #: SpiceDB's limits: a request's caveat context, and the context stored on a relationship.
 MAX_REQUEST_CONTEXT_BYTES = 4096
 MAX_STORED_CONTEXT_BYTES = 25_000
-#: Request-scoped (contextual) relationships per request.
+#: Request-scoped (contextual) relationships per request, and how errors name one.
 MAX_CONTEXTUAL_RELATIONSHIPS = 1000
+CONTEXTUAL_FIELD = "contextual_relationships"
 
 
 def context_size(context: Mapping[str, Any]) -> int:
@@ -194,7 +197,15 @@ def contextual_index(
             f"{MAX_CONTEXTUAL_RELATIONSHIPS}"
         )
     index = RelationshipIndex()
-    for rel in relationships:
-        validate_relationship(schema, caveats, rel)
+    for i, rel in enumerate(relationships):
+        try:
+            validate_relationship(schema, caveats, rel)
+        except LimitExceeded:
+            raise
+        except RebacError as exc:
+            # Name which of up to a thousand was wrong; whatever the problem (unknown
+            # relation, disallowed subject type, bad caveat context), the request as sent can
+            # never succeed: a bad argument.
+            raise InvalidField(f"{CONTEXTUAL_FIELD}[{i}]", str(rel), str(exc)) from exc
         index.add(rel)
     return index

@@ -180,6 +180,13 @@ class Snapshot:
                 self._revision = state.revision
         return state
 
+    def prepare(self, contextual: Sequence[Relationship | str]) -> None:
+        """Validate and index ``contextual`` relationships now (raising InvalidField naming
+        the bad one), so that the queries that follow reuse the overlay."""
+        with self._engine.lock:
+            state = self._use()
+            self._view(state, self._plan(state), contextual)
+
     def _view(
         self, state: State, plan: Plan, contextual: Sequence[Relationship | str]
     ) -> IndexView:
@@ -277,7 +284,13 @@ class Snapshot:
         contextual: Sequence[Relationship | str] = (),
         deadline: float | None = None,
     ) -> list[CheckResult | RebacError]:
-        """Each item answered on its own (its own context); errors are per item, in order."""
+        """Each item answered on its own (its own context); errors are per item, in order.
+
+        Invalid contextual relationships fail the whole call: they are the request's, not an
+        item's.
+        """
+        if contextual:
+            self.prepare(contextual)
         results: list[CheckResult | RebacError] = []
         for item in items:
             try:

@@ -14,21 +14,17 @@ the snapshot it evaluates at (the same one unless the request is pinned to an ol
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 
 import grpc
 
 from rebac.api import convert as cv
 from rebac.api.v1 import permission_service_pb2 as pb
 from rebac.api.v1 import permission_service_pb2_grpc as pb_grpc
-from rebac.caveats import CompiledCaveat, compile_caveat
-from rebac.engine import Engine
-from rebac.engine.rules import validate_relationship
 from rebac.errors import DeadlineExceeded, RebacError
 from rebac.model import LookupResult, Relationship
-from rebac.schema.compiler import CompiledSchema
 from server.calls import Budget
-from server.errors import InvalidField, TooManyChecks, describe, item_error_out
+from server.errors import TooManyChecks, describe, item_error_out
 from server.services.base import Deps, Query, canonical_context
 
 #: LookupResources decides candidates in chunks growing by this factor, up to the maximum:
@@ -52,7 +48,6 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
         budget = self.deps.control.budget(context)
         snapshot = engine.snapshot(consistency)
-        validate_contextual(engine, contextual)
         result = snapshot.check(
             resource, permission, subject, ctx, contextual=contextual, deadline=budget.end
         )
@@ -80,7 +75,8 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         # Held across items so that the head cannot move: every item sees one revision.
         with engine.lock:
             snapshot = engine.snapshot(consistency)
-            validate_contextual(engine, contextual)  # a request error, not one per item
+            if contextual:  # a request error, not one per item
+                snapshot.prepare(contextual)
             for raw, item in zip(request.items, items, strict=True):
                 budget.check()
                 pair = pb.CheckBulkResponsePair(request=raw)
@@ -114,7 +110,6 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
         budget = self.deps.control.budget(context)
         snapshot = engine.snapshot(consistency)
-        validate_contextual(engine, contextual)
         tree = snapshot.expand(
             resource,
             permission,
@@ -154,7 +149,8 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         with self.deps.control.stream(context) as budget:
             with engine.lock:
                 snapshot, position = query.snapshot(consistency, cursor)
-                validate_contextual(engine, contextual)
+                if contextual:  # validated and indexed once for every chunk
+                    snapshot.prepare(contextual)
                 after = position[0] if position else None
                 found, complete = _decide_in_chunks(
                     budget,
@@ -213,7 +209,6 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         with self.deps.control.stream(context) as budget:
             with engine.lock:
                 snapshot, position = query.snapshot(consistency, cursor)
-                validate_contextual(engine, contextual)
                 budget.check()
                 found = snapshot.lookup_subjects(
                     resource,
@@ -264,43 +259,6 @@ def _decide_in_chunks(
 
 
 # -- contextual relationships -----------------------------------------------------------------
-
-#: Compiled caveats per schema object, for validating contextual relationships' stored context.
-#: Keyed by identity (the engine keeps one compiled schema per schema version); bounded by
-#: clearing, since only the versions in use recur.
-_CAVEATS: dict[int, tuple[CompiledSchema, Mapping[str, CompiledCaveat]]] = {}
-_CAVEATS_LIMIT = 16
-
-
-def _caveats_of(schema: CompiledSchema) -> Mapping[str, CompiledCaveat]:
-    hit = _CAVEATS.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    compiled = {name: compile_caveat(c) for name, c in schema.caveats.items()}
-    if len(_CAVEATS) >= _CAVEATS_LIMIT:
-        _CAVEATS.clear()
-    _CAVEATS[id(schema)] = (schema, compiled)
-    return compiled
-
-
-def validate_contextual(engine: Engine, relationships: list[Relationship]) -> None:
-    """Refuse a contextual relationship the schema would not accept as a write.
-
-    The engine validates them too, but its error cannot say *which* one of up to a thousand
-    was wrong; this names it (``contextual_relationships[i]``), as INVALID_ARGUMENT whatever
-    the underlying problem (unknown relation, disallowed subject type, bad caveat context):
-    the request as sent can never succeed. Checked against the schema in force, right after
-    the snapshot was taken.
-    """
-    if not relationships:
-        return
-    schema = engine.schema
-    caveats = _caveats_of(schema)
-    for i, rel in enumerate(relationships):
-        try:
-            validate_relationship(schema, caveats, rel)
-        except RebacError as exc:
-            raise InvalidField(f"{cv.CONTEXTUAL_FIELD}[{i}]", str(rel), str(exc)) from exc
 
 
 def _contextual_part(relationships: list[Relationship]) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rebac import Engine
-from rebac.errors import InvalidSubjectType, LimitExceeded
+from rebac.errors import InvalidField, InvalidSubjectType, LimitExceeded
 
 SCHEMA = """
 definition user {}
@@ -46,8 +46,14 @@ def test_contextual_relationships_reach_every_query(engine: Engine) -> None:
 
 
 def test_contextual_relationships_are_validated_like_writes(engine: Engine) -> None:
-    with pytest.raises(InvalidSubjectType):
-        engine.check("document:d", "view", "user:a", contextual=["document:d#viewer@group:x"])
+    with pytest.raises(InvalidField, match=r"contextual_relationships\[1\]") as info:
+        engine.check(
+            "document:d",
+            "view",
+            "user:a",
+            contextual=["group:eng#member@user:a", "document:d#viewer@group:x"],
+        )
+    assert isinstance(info.value.__cause__, InvalidSubjectType)
 
 
 def test_contextual_relationship_limit_names_the_limit(engine: Engine) -> None:
