@@ -312,13 +312,14 @@ class Engine:
         a removed definition or relation, or a removed allowed subject type.
         """
         plan = build_plan(text, source=source, base_dir=base_dir)
-        canonical = plan.schema.text() if base_dir is not None else text
-        self._plans[canonical] = plan
+        # With imports the stored text must stand alone: store the merged, printed schema.
+        stored = plan.schema.text() if base_dir is not None else text
+        self._plans[stored] = plan
         with self.lock:
             self.catch_up()
             old = self._head.plan
             guard = None if old is None else _orphan_guard(old.schema, plan.schema)
-            revision = self.store.write_schema(self.store_id, canonical, guard=guard)
+            revision = self.store.write_schema(self.store_id, stored, guard=guard)
             self.catch_up(revision)
             return revision
 
