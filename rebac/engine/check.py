@@ -25,10 +25,21 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.index import EMPTY_NODE, INF, Edge, IndexView
+from rebac.engine.index import (
+    INF,
+    PLAIN,
+    Edge,
+    Groups,
+    IndexView,
+    Slot,
+    SubjectKey,
+    slot_edges,
+    use_edges,
+)
 from rebac.engine.plan import Plan, RelationInfo
 from rebac.engine.values import Conditional, Cyclic, Value, caveat_value, v_and, v_not, v_or
 from rebac.errors import CycleDetected, DeadlineExceeded, MaximumDepthExceeded
+from rebac.model import WILDCARD
 from rebac.schema import ast
 
 if TYPE_CHECKING:
@@ -100,6 +111,7 @@ class Checker:
         "deadline",
         "dispatches",
         "entry",
+        "gkey",
         "index",
         "leads",
         "low",
@@ -113,9 +125,12 @@ class Checker:
         "prov",
         "reach_key",
         "sid",
+        "skey",
+        "slot",
         "srel",
         "st",
         "stack",
+        "wkey",
     )
 
     def __init__(
@@ -136,6 +151,7 @@ class Checker:
     ):
         self.plan = plan
         self.index = index
+        self.slot = index.slot
         self.cache = cache
         self.closures = closures
         self.deadline = (
@@ -146,6 +162,13 @@ class Checker:
         self.sid = subject_id
         self.srel = subject_relation
         self.reach_key = (subject_type, subject_relation)
+        # The subject as the index keys it (the shared tuple: small slots match it by
+        # identity), its wildcard, and the group it sits in within a large slot.
+        self.skey = index.subject_key(subject_type, subject_id, subject_relation)
+        self.wkey: SubjectKey | None = (
+            (subject_type, WILDCARD, None) if subject_relation is None else None
+        )
+        self.gkey = (subject_type, subject_relation)
         # Members that can lead to this kind of subject at all (the schema-level pruning).
         self.leads = plan.leading_to(self.reach_key)
         self.now = now
@@ -268,25 +291,57 @@ class Checker:
     # -- stored relations -----------------------------------------------------------------------
 
     def direct(self, rtype: str, rid: str, rel: str) -> Value:
-        node = self.index.node(rtype, rid, rel)
-        if node is EMPTY_NODE:
+        slot = self.slot(rtype, rid, rel)
+        if slot is None:
             return False
+        if type(slot) is tuple:
+            if self.skey in slot or (self.wkey is not None and self.wkey in slot):
+                return True
+            return self._small_sets(slot)
+        return self._groups(slot)  # type: ignore[arg-type]
+
+    def _small_sets(self, slot: tuple[SubjectKey, ...]) -> Value:
+        """Subject sets in a small (plain) slot that can lead to the subject."""
+        result: Value = False
+        leads = self.leads
+        for gt, sid, gr in slot:
+            if gr is None or (gt, gr) not in leads:
+                continue
+            if (gt, gr) in self.plan.pure_sets:
+                if self.memberships is None:
+                    self._learn_subject()
+                ids = self.memberships.get((gt, gr))  # type: ignore[union-attr]
+                if ids is not None and sid in ids:
+                    return True
+                continue
+            if self.unreachable(gt, gr):
+                continue
+            r = self.dispatch(gt, sid, gr)
+            if r is True:
+                return True
+            if r is not False:
+                result = v_or(result, r)
+        return result
+
+    def _groups(self, slot: Groups) -> Value:
         now = self.now
         result: Value = False
-        e = node.edges.get((self.st, self.sid, self.srel))
-        if e is not None and e.expires > now:
-            result = self.caveat(e) if e.caveat is not None else True
-            if result is True:
-                return True
-        if self.srel is None:
-            e = node.edges.get((self.st, "*", None))
+        own = slot.get(self.gkey)
+        if own is not None:
+            e = own.get(self.sid)
             if e is not None and e.expires > now:
-                result = v_or(result, self.caveat(e) if e.caveat is not None else True)
+                result = self.caveat(e) if e.caveat is not None else True
                 if result is True:
                     return True
+            if self.srel is None:
+                e = own.get(WILDCARD)
+                if e is not None and e.expires > now:
+                    result = v_or(result, self.caveat(e) if e.caveat is not None else True)
+                    if result is True:
+                        return True
         plan = self.plan
         leads = self.leads
-        for (gt, gr), group in node.groups.items():
+        for (gt, gr), group in slot.items():
             if gr is None or (gt, gr) not in leads:
                 continue
             if (gt, gr) in plan.pure_sets:
@@ -301,27 +356,32 @@ class Checker:
                 return True
         return result
 
-    def any_of(self, gt: str, group: dict[str, Edge], rel: str, result: Value) -> Value:
+    def any_of(self, gt: str, group: Mapping[str, Edge], rel: str, result: Value) -> Value:
         """``result`` OR (edge caveat AND ``gt:sid#rel``) over the unexpired edges of
         ``group``: a subject set's members, or an arrow's targets; stops at a definite yes."""
         now = self.now
         for sid, e in group.items():
-            if e.expires <= now:
-                continue
-            c: Value = True
-            if e.caveat is not None:
-                c = self.caveat(e)
-                if c is False:
+            if e is not PLAIN:
+                if e.expires <= now:
+                    continue
+                if e.caveat is not None:
+                    c = self.caveat(e)
+                    if c is False:
+                        continue
+                    r = self.dispatch(gt, sid, rel)
+                    if r is not False:
+                        result = v_or(result, v_and(c, r))
+                        if result is True:
+                            return True
                     continue
             r = self.dispatch(gt, sid, rel)
-            if r is False:
-                continue
-            result = v_or(result, v_and(c, r))
-            if result is True:
+            if r is True:
                 return True
+            if r is not False:
+                result = v_or(result, r)
         return result
 
-    def _via_memberships(self, gt: str, gr: str, group: dict[str, Edge]) -> Value:
+    def _via_memberships(self, gt: str, gr: str, group: Mapping[str, Edge]) -> Value:
         """Membership through ``gt:*#gr`` subject sets, answered from the subject's memberships."""
         if self.memberships is None:
             self._learn_subject()
@@ -380,20 +440,24 @@ class Checker:
         index = self.index
         now = self.now
         valid_until = INF
-        entry = set(index.resources_of_subject(self.st, self.sid))
+        entry: set[tuple[str, str]] = set()
         direct: list[tuple[str, str, str]] = []
         starts: list[tuple[str, str, str | None]] = [(self.st, self.sid, self.srel)]
         if self.srel is None:
-            starts.append((self.st, "*", None))
-            entry.update(index.resources_of_subject(self.st, "*"))
+            starts.append((self.st, WILDCARD, None))
         elif (self.st, self.srel) in pure:
             direct.append((self.st, self.sid, self.srel))  # X#r is in X#r
         for t, oid, rel in starts:
-            by_type = index.resources_of_subject(t, oid)
+            by_use = index.resources_of_subject(t, oid)
+            entry.update((rtype, relation) for rtype, relation, _ in by_use)
             for rtype, relation in pure:
-                for (rid, esrel), e in by_type.get((rtype, relation), {}).items():
-                    if esrel == rel and e.expires > now:
-                        valid_until = min(valid_until, e.expires)
+                uses = by_use.get((rtype, relation, rel))
+                if uses is None:
+                    continue
+                for rid, e in use_edges(uses):
+                    if e.expires > now:
+                        if e.expires < valid_until:
+                            valid_until = e.expires
                         direct.append((rtype, rid, relation))
         memberships: dict[tuple[str, str], set[str]] = {}
         for node in direct:
@@ -429,17 +493,17 @@ class Checker:
         queue = [node]
         while queue:
             t, oid, rel = queue.pop()
-            by_type = index.resources_of_subject(t, oid)
-            if not by_type:
+            by_use = index.resources_of_subject(t, oid)
+            if not by_use:
                 continue
-            entry.update(by_type)
+            entry.update((rtype, relation) for rtype, relation, _ in by_use)
             for rtype, relation in pure:
-                entries = by_type.get((rtype, relation))
-                if not entries:
+                uses = by_use.get((rtype, relation, rel))
+                if uses is None:
                     continue
                 ids = found.get((rtype, relation))
-                for (rid, esrel), e in entries.items():
-                    if esrel != rel or e.expires <= now:
+                for rid, e in use_edges(uses):
+                    if e.expires <= now:
                         continue
                     if e.expires < valid_until:
                         valid_until = e.expires
@@ -561,12 +625,23 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
     if expr.function == "any":
 
         def arrow_any(ch: Checker, rtype: str, rid: str) -> Value:
-            node = ch.index.node(rtype, rid, tupleset)
-            if node is EMPTY_NODE:
+            slot = ch.slot(rtype, rid, tupleset)
+            if slot is None:
                 return False
-            result: Value = False
             leads = ch.leads
-            for (gt, _gr), group in node.groups.items():
+            if type(slot) is tuple:
+                result: Value = False
+                for gt, sid, _gr in slot:
+                    if (gt, target) not in leads or ch.unreachable(gt, target):
+                        continue
+                    r = ch.dispatch(gt, sid, target)
+                    if r is True:
+                        return True
+                    if r is not False:
+                        result = v_or(result, r)
+                return result
+            result = False
+            for (gt, _gr), group in slot.items():  # type: ignore[union-attr]
                 if (gt, target) not in leads or ch.unreachable(gt, target):
                     continue
                 result = ch.any_of(gt, group, target, result)
@@ -577,29 +652,31 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
         return arrow_any
 
     def arrow_all(ch: Checker, rtype: str, rid: str) -> Value:
-        node = ch.index.node(rtype, rid, tupleset)
         result: Value = True
         seen = False
         leads = ch.leads
         now = ch.now
-        for (gt, _gr), group in node.groups.items():
-            reachable = (gt, target) in leads and not ch.unreachable(gt, target)
-            for sid, e in group.items():
-                if e.expires <= now:
-                    continue
-                seen = True
-                if not reachable:
-                    return False
-                c: Value = ch.caveat(e) if e.caveat is not None else True
-                if c is False:
-                    return False
-                r = ch.dispatch(gt, sid, target)
-                if r is False:
-                    return False
-                result = v_and(result, v_and(c, r))
+        for (gt, _gr, sid), e in _arrow_edges(ch.slot(rtype, rid, tupleset)):
+            if e.expires <= now:
+                continue
+            seen = True
+            if (gt, target) not in leads or ch.unreachable(gt, target):
+                return False
+            c: Value = ch.caveat(e) if e.caveat is not None else True
+            if c is False:
+                return False
+            r = ch.dispatch(gt, sid, target)
+            if r is False:
+                return False
+            result = v_and(result, v_and(c, r))
         return result if seen else False
 
     return arrow_all
+
+
+def _arrow_edges(slot: Slot | None) -> list[tuple[tuple[str, str | None, str], Edge]]:
+    """``((type, relation, id), edge)`` of a slot, grouped by subject type as the groups are."""
+    return [((st, srel, sid), e) for (st, sid, srel), e in slot_edges(slot)]
 
 
 def relation_evaluator(name: str) -> Evaluate:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from rebac.engine.check import check_deadline
-from rebac.engine.index import INF, IndexView
+from rebac.engine.index import INF, IndexView, slot_edges
 from rebac.engine.plan import PermissionInfo, Plan
 from rebac.errors import MaximumDepthExceeded
 from rebac.model import ObjectRef, SubjectRef
@@ -90,17 +90,17 @@ class Expander:
             self.active.discard(key)
 
     def _relation(self, obj: ObjectRef, rel: str, depth: int) -> ExpandNode:
-        node = self.index.node(obj.type, obj.id, rel)
+        node = self.index.slot(obj.type, obj.id, rel)
         subjects: list[ExpandedSubject] = []
         nested: list[ExpandNode] = []
-        for e in node.edges.values():
+        for (st, sid, srel), e in slot_edges(node):
             if e.expires <= self.now:
                 continue
             exp = None if e.expires == INF else datetime.fromtimestamp(e.expires, UTC)
-            subject = SubjectRef(e.subject_type, e.subject_id, e.subject_relation)
+            subject = SubjectRef(st, sid, srel)
             subjects.append(ExpandedSubject(subject, e.caveat, exp))
-            if self.recursive and e.subject_relation is not None:
-                child = self.expand(e.subject_type, e.subject_id, e.subject_relation, depth + 1)
+            if self.recursive and srel is not None:
+                child = self.expand(st, sid, srel, depth + 1)
                 nested.append(replace(child, caveat=e.caveat) if e.caveat else child)
         leaf = ExpandNode("leaf", obj, rel, subjects=tuple(subjects))
         if not nested:
@@ -121,12 +121,12 @@ class Expander:
             )
             return ExpandNode("exclusion", obj, rel, children=kids)
         if isinstance(expr, ast.Arrow):
-            node = self.index.node(obj.type, obj.id, expr.tupleset)
+            node = self.index.slot(obj.type, obj.id, expr.tupleset)
             kids_list = []
-            for e in node.edges.values():
-                if e.expires <= self.now or (e.subject_type, expr.target) not in self.plan.members:
+            for (st, sid, _srel), e in slot_edges(node):
+                if e.expires <= self.now or (st, expr.target) not in self.plan.members:
                     continue
-                child = self.expand(e.subject_type, e.subject_id, expr.target, depth + 1)
+                child = self.expand(st, sid, expr.target, depth + 1)
                 kids_list.append(replace(child, caveat=e.caveat) if e.caveat else child)
             kind = "intersection" if expr.function == "all" else "union"
             return ExpandNode(kind, obj, rel, children=tuple(kids_list))

@@ -2,106 +2,161 @@
 
 Two views of the same relationships:
 
-* by resource -- ``(resource_type, resource_id, relation)`` -> :class:`Node`, for check, expand and
-  lookup-subjects, which walk from a resource towards its subjects;
-* by subject object -- ``(subject_type, subject_id)`` -> ``(resource_type, relation)`` ->
-  ``{(resource_id, subject_relation): Edge}``, for lookup-resources, which walks backwards.
+* by resource -- ``(resource_type, relation)`` -> ``resource_id`` -> a :data:`Slot` holding the
+  subjects of that ``resource#relation``, for check, expand and lookup-subjects, which walk from
+  a resource towards its subjects;
+* by subject object -- ``(subject_type, subject_id)`` -> ``(resource_type, relation,
+  subject_relation)`` -> the resource ids, for lookup-resources and the membership walks, which
+  walk backwards.
 
-An :class:`Edge` is a plain tuple (fast to build and unpack on the hot path). Expiration is kept
-as a float POSIX timestamp so that "is it expired?" is one float comparison per edge.
+Memory is the constraint that shapes this module: millions of relationships, most of them plain
+(no caveat, no expiration) and most resources with only a few subjects per relation. So
+
+* a plain relationship stores no per-relationship object at all: its :class:`Edge` is the
+  shared :data:`PLAIN`;
+* a small, plain ``resource#relation`` is a tuple of subject keys (a "small slot"); it becomes
+  a dict of groups (``(subject_type, subject_relation)`` -> ``subject_id`` -> Edge) once it holds
+  more than :data:`SMALL` subjects or any caveated or expiring one, so that wide nodes keep O(1)
+  membership tests and the evaluator can skip whole groups of subjects;
+* the by-subject side likewise keeps a tuple of resource ids until it grows;
+* identifiers are interned, and each subject key tuple exists once, shared by every slot that
+  names it.
+
+Expiration is kept as a float POSIX timestamp so that "is it expired?" is one float comparison.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
-from typing import Any, NamedTuple, Protocol
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 from rebac.model import Relationship
 
 INF = float("inf")
+#: Subjects a slot (or resource ids a by-subject entry) holds as a tuple before it becomes a dict.
+SMALL = 8
 
 
 class Edge(NamedTuple):
-    """One stored relationship seen from its resource node."""
+    """What a stored relationship carries besides its key."""
 
-    subject_type: str
-    subject_id: str
-    subject_relation: str | None
     caveat: str | None
     context: Mapping[str, Any] | None
     expires: float  # POSIX seconds; ``INF`` when the relationship never expires
 
 
-class Node:
-    """All relationships of one ``resource#relation``.
+#: The edge of every relationship without caveat or expiration (shared, never copied).
+PLAIN = Edge(None, None, INF)
 
-    ``edges`` answers "is this exact subject here?" in O(1); ``groups`` groups the same edges by
-    ``(subject_type, subject_relation)`` so that the evaluator can skip whole groups the schema
-    says cannot lead to the subject, and iterate only subject sets (never a list of users).
-    """
-
-    __slots__ = ("edges", "groups")
-
-    def __init__(self) -> None:
-        self.edges: dict[tuple[str, str, str | None], Edge] = {}
-        self.groups: dict[tuple[str, str | None], dict[str, Edge]] = {}
-
-
-EMPTY_NODE = Node()
+SubjectKey: TypeAlias = tuple[str, str, str | None]  # (type, id, relation or None)
+GroupKey: TypeAlias = tuple[str, str | None]  # (subject type, subject relation or None)
+Groups: TypeAlias = dict[GroupKey, dict[str, Edge]]
+#: A small plain slot (tuple of subject keys) or a dict of groups.
+Slot: TypeAlias = tuple[SubjectKey, ...] | Groups
+#: ``(resource_type, relation, subject_relation)``: how a subject is used.
+UseKey: TypeAlias = tuple[str, str, str | None]
+#: Resource ids using a subject one way: a tuple while small and plain, else id -> Edge.
+Uses: TypeAlias = tuple[str, ...] | dict[str, Edge]
+EMPTY_GROUPS: Mapping[GroupKey, Mapping[str, Edge]] = {}
 
 
 def edge_of(rel: Relationship) -> Edge:
-    s = rel.subject
+    if rel.caveat_name is None and rel.expires_at is None:
+        return PLAIN
     exp = rel.expires_at.timestamp() if rel.expires_at is not None else INF
     ctx = dict(rel.caveat_context) if rel.caveat_context else None
-    return Edge(s.type, s.id, s.relation, rel.caveat_name, ctx, exp)
+    return Edge(rel.caveat_name, ctx, exp)
+
+
+def groups_of(slot: Slot | None) -> Groups:
+    """A slot as groups (a fresh dict for a small slot): for the paths that are not hot."""
+    if slot is None:
+        return {}
+    if type(slot) is not tuple:
+        return slot  # type: ignore[return-value]
+    out: Groups = {}
+    for st, sid, srel in slot:
+        out.setdefault((st, srel), {})[sid] = PLAIN
+    return out
+
+
+def slot_edges(slot: Slot | None) -> Iterator[tuple[SubjectKey, Edge]]:
+    """Every ``(subject key, edge)`` of a slot."""
+    if slot is None:
+        return
+    if type(slot) is tuple:
+        for key in slot:
+            yield key, PLAIN
+        return
+    for (st, srel), group in slot.items():  # type: ignore[union-attr]
+        for sid, e in group.items():
+            yield (st, sid, srel), e
+
+
+def use_edges(uses: Uses) -> Iterator[tuple[str, Edge]]:
+    """Every ``(resource id, edge)`` of a by-subject entry."""
+    if type(uses) is tuple:
+        for rid in uses:
+            yield rid, PLAIN
+    else:
+        yield from uses.items()  # type: ignore[union-attr]
 
 
 class RelationshipIndex:
     """A mutable set of relationships with the two indexes kept in step.
 
     Not thread-safe on its own: writers are serialised by the owner (the engine / store), and
-    readers see a consistent index because the owner swaps or locks around writes.
+    readers see a consistent index because the owner locks around writes.
     """
 
-    __slots__ = ("_by_resource", "_by_subject", "_count", "_expiries")
+    __slots__ = ("_by_subject", "_count", "_expiries", "_keys", "nodes")
 
     def __init__(self) -> None:
         # Finite expiration times, as a heap: when the next one passes, answers may change
         # without any write (see next_expiry). Deleted edges leave entries behind, which only
         # makes next_expiry earlier than it needs to be.
         self._expiries: list[float] = []
-        self._by_resource: dict[tuple[str, str, str], Node] = {}
-        self._by_subject: dict[
-            tuple[str, str], dict[tuple[str, str], dict[tuple[str, str | None], Edge]]
-        ] = {}
+        #: (resource_type, relation) -> resource_id -> slot. Read directly by the checker.
+        self.nodes: dict[tuple[str, str], dict[str, Slot]] = {}
+        self._by_subject: dict[tuple[str, str], dict[UseKey, Uses]] = {}
+        # The one tuple of each subject key in use (shared by every slot naming it).
+        self._keys: dict[SubjectKey, SubjectKey] = {}
         self._count = 0
 
     def __len__(self) -> int:
         return self._count
+
+    def subject_key(self, st: str, sid: str, srel: str | None) -> SubjectKey:
+        """The shared key tuple of a subject (a new tuple if no relationship names it)."""
+        key = (st, sid, srel)
+        return self._keys.get(key, key)
 
     # -- writes -------------------------------------------------------------------------------
 
     def add(self, rel: Relationship) -> bool:
         """Insert or replace ``rel`` (same key: caveat/expiration replaced). True if new."""
         r, s = rel.resource, rel.subject
+        intern = sys.intern
+        rt, rid, relation = intern(r.type), intern(r.id), intern(rel.relation)
+        st, sid = intern(s.type), intern(s.id)
+        srel = None if s.relation is None else intern(s.relation)
         edge = edge_of(rel)
         if edge.expires != INF:
             heapq.heappush(self._expiries, edge.expires)
-        nkey = (r.type, r.id, rel.relation)
-        node = self._by_resource.get(nkey)
-        if node is None:
-            node = self._by_resource[nkey] = Node()
-        skey = (s.type, s.id, s.relation)
-        is_new = skey not in node.edges
-        node.edges[skey] = edge
-        group = node.groups.get((s.type, s.relation))
-        if group is None:
-            group = node.groups[(s.type, s.relation)] = {}
-        group[s.id] = edge
-        by_rt = self._by_subject.setdefault((s.type, s.id), {})
-        by_rt.setdefault((r.type, rel.relation), {})[(r.id, s.relation)] = edge
+        skey = (st, sid, srel)
+        shared = self._keys.get(skey)
+        if shared is None:
+            shared = self._keys[skey] = skey
+        nodes = self.nodes.get((rt, relation))
+        if nodes is None:
+            nodes = self.nodes[(rt, relation)] = {}
+        is_new = _slot_put(nodes, rid, shared, edge)
+        by_use = self._by_subject.get((st, sid))
+        if by_use is None:
+            by_use = self._by_subject[(st, sid)] = {}
+        _uses_put(by_use, (rt, relation, srel), rid, edge)
         if is_new:
             self._count += 1
         return is_new
@@ -109,23 +164,18 @@ class RelationshipIndex:
     def remove(self, rel: Relationship) -> bool:
         """Delete the relationship with ``rel``'s key. True if it was present."""
         r, s = rel.resource, rel.subject
-        nkey = (r.type, r.id, rel.relation)
-        node = self._by_resource.get(nkey)
-        if node is None or node.edges.pop((s.type, s.id, s.relation), None) is None:
+        nodes = self.nodes.get((r.type, rel.relation))
+        if nodes is None or not _slot_pop(nodes, r.id, (s.type, s.id, s.relation)):
             return False
-        group = node.groups[(s.type, s.relation)]
-        del group[s.id]
-        if not group:
-            del node.groups[(s.type, s.relation)]
-        if not node.edges:
-            del self._by_resource[nkey]
-        by_rt = self._by_subject[(s.type, s.id)]
-        inner = by_rt[(r.type, rel.relation)]
-        del inner[(r.id, s.relation)]
-        if not inner:
-            del by_rt[(r.type, rel.relation)]
-            if not by_rt:
-                del self._by_subject[(s.type, s.id)]
+        if not nodes:
+            del self.nodes[(r.type, rel.relation)]
+        by_use = self._by_subject[(s.type, s.id)]
+        ukey = (r.type, rel.relation, s.relation)
+        _uses_pop(by_use, ukey, r.id)
+        if not any(k[2] == s.relation for k in by_use):
+            self._keys.pop((s.type, s.id, s.relation), None)
+        if not by_use:
+            del self._by_subject[(s.type, s.id)]
         self._count -= 1
         return True
 
@@ -138,29 +188,123 @@ class RelationshipIndex:
 
     def get(self, rel: Relationship) -> Edge | None:
         r, s = rel.resource, rel.subject
-        node = self._by_resource.get((r.type, r.id, rel.relation))
-        return None if node is None else node.edges.get((s.type, s.id, s.relation))
+        return _slot_get(self.slot(r.type, r.id, rel.relation), s.type, s.id, s.relation)
 
     # -- reads used by the evaluator ----------------------------------------------------------
 
-    def node(self, resource_type: str, resource_id: str, relation: str) -> Node:
-        return self._by_resource.get((resource_type, resource_id, relation), EMPTY_NODE)
+    def slot(self, resource_type: str, resource_id: str, relation: str) -> Slot | None:
+        nodes = self.nodes.get((resource_type, relation))
+        return None if nodes is None else nodes.get(resource_id)
 
-    def resources_of_subject(
-        self, subject_type: str, subject_id: str
-    ) -> Mapping[tuple[str, str], Mapping[tuple[str, str | None], Edge]]:
-        """``(resource_type, relation) -> {(resource_id, subject_relation): edge}``."""
+    def node(self, resource_type: str, resource_id: str, relation: str) -> Groups:
+        """The subjects of ``resource#relation`` as groups (not for hot paths)."""
+        return groups_of(self.slot(resource_type, resource_id, relation))
+
+    def resources_of_subject(self, subject_type: str, subject_id: str) -> Mapping[UseKey, Uses]:
+        """``(resource_type, relation, subject_relation) -> resource ids`` (see :data:`Uses`)."""
         return self._by_subject.get((subject_type, subject_id), {})
+
+
+def _slot_get(slot: Slot | None, st: str, sid: str, srel: str | None) -> Edge | None:
+    if slot is None:
+        return None
+    if type(slot) is tuple:
+        return PLAIN if (st, sid, srel) in slot else None
+    group = slot.get((st, srel))  # type: ignore[union-attr]
+    return None if group is None else group.get(sid)
+
+
+def _slot_put(nodes: dict[str, Slot], rid: str, key: SubjectKey, edge: Edge) -> bool:
+    """Put ``key`` with ``edge`` into the slot of ``rid``; True if the key was not there."""
+    slot = nodes.get(rid)
+    if slot is None:
+        if edge is PLAIN:
+            nodes[rid] = (key,)
+        else:
+            nodes[rid] = {(key[0], key[2]): {key[1]: edge}}
+        return True
+    if type(slot) is tuple:
+        if key in slot:
+            if edge is PLAIN:
+                return False
+            slot = nodes[rid] = groups_of(slot)
+        elif edge is PLAIN and len(slot) < SMALL:
+            nodes[rid] = (*slot, key)
+            return True
+        else:
+            slot = nodes[rid] = groups_of(slot)
+    groups: Groups = slot  # type: ignore[assignment]
+    group = groups.get((key[0], key[2]))
+    if group is None:
+        group = groups[(key[0], key[2])] = {}
+    is_new = key[1] not in group
+    group[key[1]] = edge
+    return is_new
+
+
+def _slot_pop(nodes: dict[str, Slot], rid: str, key: SubjectKey) -> bool:
+    slot = nodes.get(rid)
+    if slot is None:
+        return False
+    if type(slot) is tuple:
+        if key not in slot:
+            return False
+        rest = tuple(k for k in slot if k != key)
+        if rest:
+            nodes[rid] = rest
+        else:
+            del nodes[rid]
+        return True
+    groups: Groups = slot  # type: ignore[assignment]
+    group = groups.get((key[0], key[2]))
+    if group is None or group.pop(key[1], None) is None:
+        return False
+    if not group:
+        del groups[(key[0], key[2])]
+        if not groups:
+            del nodes[rid]
+    return True
+
+
+def _uses_put(by_use: dict[UseKey, Uses], ukey: UseKey, rid: str, edge: Edge) -> None:
+    uses = by_use.get(ukey)
+    if uses is None:
+        by_use[ukey] = (rid,) if edge is PLAIN else {rid: edge}
+        return
+    if type(uses) is tuple:
+        if rid in uses and edge is PLAIN:
+            return
+        if edge is PLAIN and len(uses) < SMALL:
+            by_use[ukey] = (*uses, rid)
+            return
+        uses = by_use[ukey] = dict.fromkeys(uses, PLAIN)
+    uses[rid] = edge  # type: ignore[index]
+
+
+def _uses_pop(by_use: dict[UseKey, Uses], ukey: UseKey, rid: str) -> None:
+    uses = by_use[ukey]
+    if isinstance(uses, tuple):
+        rest = tuple(r for r in uses if r != rid)
+        if rest:
+            by_use[ukey] = rest
+        else:
+            del by_use[ukey]
+        return
+    del uses[rid]
+    if not uses:
+        del by_use[ukey]
 
 
 class IndexView(Protocol):
     """What the evaluators read: a :class:`RelationshipIndex` or an :class:`OverlayIndex`."""
 
-    def node(self, resource_type: str, resource_id: str, relation: str) -> Node: ...
+    def subject_key(self, st: str, sid: str, srel: str | None) -> SubjectKey: ...
 
-    def resources_of_subject(
-        self, subject_type: str, subject_id: str
-    ) -> Mapping[tuple[str, str], Mapping[tuple[str, str | None], Edge]]: ...
+    def slot(self, resource_type: str, resource_id: str, relation: str) -> Slot | None: ...
+
+    def node(self, resource_type: str, resource_id: str, relation: str) -> Groups: ...
+
+    def resources_of_subject(self, subject_type: str, subject_id: str) -> Mapping[UseKey, Uses]: ...
 
 
 class OverlayIndex:
@@ -177,32 +321,36 @@ class OverlayIndex:
         self._base = base
         self._extra = extra
 
-    def node(self, resource_type: str, resource_id: str, relation: str) -> Node:
-        top = self._extra.node(resource_type, resource_id, relation)
-        below = self._base.node(resource_type, resource_id, relation)
-        if top is EMPTY_NODE:
+    def subject_key(self, st: str, sid: str, srel: str | None) -> SubjectKey:
+        return (st, sid, srel)
+
+    def slot(self, resource_type: str, resource_id: str, relation: str) -> Slot | None:
+        top = self._extra.slot(resource_type, resource_id, relation)
+        below = self._base.slot(resource_type, resource_id, relation)
+        if top is None:
             return below
-        if below is EMPTY_NODE:
+        if below is None:
             return top
-        merged = Node()
-        merged.edges = {**below.edges, **top.edges}
-        merged.groups = {k: dict(v) for k, v in below.groups.items()}
-        for k, group in top.groups.items():
-            merged.groups.setdefault(k, {}).update(group)
+        merged: Groups = {k: dict(v) for k, v in groups_of(below).items()}
+        for k, group in groups_of(top).items():
+            merged.setdefault(k, {}).update(group)
         return merged
 
-    def resources_of_subject(
-        self, subject_type: str, subject_id: str
-    ) -> Mapping[tuple[str, str], Mapping[tuple[str, str | None], Edge]]:
+    def node(self, resource_type: str, resource_id: str, relation: str) -> Groups:
+        return groups_of(self.slot(resource_type, resource_id, relation))
+
+    def resources_of_subject(self, subject_type: str, subject_id: str) -> Mapping[UseKey, Uses]:
         top = self._extra.resources_of_subject(subject_type, subject_id)
         below = self._base.resources_of_subject(subject_type, subject_id)
         if not top:
             return below
         if not below:
             return top
-        merged: dict[tuple[str, str], dict[tuple[str, str | None], Edge]] = {
-            k: dict(v) for k, v in below.items()
-        }
-        for k, entries in top.items():
-            merged.setdefault(k, {}).update(entries)
+        merged: dict[UseKey, Uses] = {k: dict(use_edges(v)) for k, v in below.items()}
+        for k, uses in top.items():
+            have = merged.get(k)
+            if have is None:
+                merged[k] = dict(use_edges(uses))
+            else:
+                have.update(use_edges(uses))  # type: ignore[union-attr]
         return merged

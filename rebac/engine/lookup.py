@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rebac.engine.check import CaveatContext, check_deadline
-from rebac.engine.index import IndexView
+from rebac.engine.index import IndexView, use_edges
 from rebac.engine.plan import Member, PermissionInfo, Plan
 from rebac.engine.subjectset import SubjectSet
 from rebac.engine.values import Conditional, Value
@@ -62,12 +62,13 @@ def candidate_resources(
         t, oid, rel = queue.popleft()
         if rel is not None and t == resource_type and rel == permission:
             found.add(oid)
-        by_type = index.resources_of_subject(t, oid)
+        by_use = index.resources_of_subject(t, oid)
         # 1. Relationships whose subject is exactly this node (object or subject set).
-        for (rtype, relation), entries in by_type.items():
-            for (rid, edge_srel), e in entries.items():
-                if edge_srel == rel and e.expires > now:
-                    push((rtype, rid, relation))
+        for (rtype, relation, edge_srel), uses in by_use.items():
+            if edge_srel == rel:
+                for rid, e in use_edges(uses):
+                    if e.expires > now:
+                        push((rtype, rid, relation))
         if rel is None:
             if oid != WILDCARD:
                 for perm in plan.self_users.get(t, ()):
@@ -78,11 +79,11 @@ def candidate_resources(
             push((t, oid, perm))
         # 3. Arrows: resources whose tupleset relation points at this object.
         for rtype, tupleset, perm in plan.arrow_users.get((t, rel), ()):
-            arrow_entries = by_type.get((rtype, tupleset))
-            if arrow_entries:
-                for (rid, _srel), e in arrow_entries.items():
-                    if e.expires > now:
-                        push((rtype, rid, perm))
+            for (ut, urel, _srel), uses in by_use.items():
+                if ut == rtype and urel == tupleset:
+                    for rid, e in use_edges(uses):
+                        if e.expires > now:
+                            push((rtype, rid, perm))
     return found
 
 
@@ -195,7 +196,7 @@ class SubjectsWalker:
         want_type, want_rel = self.want
         reach = self.plan.reach
         node = self.index.node(rtype, rid, rel)
-        for (gt, gr), group in node.groups.items():
+        for (gt, gr), group in node.items():
             exact = gt == want_type and gr == want_rel
             nested = gr is not None and self.want in reach.get((gt, gr), ())
             if not exact and not nested:
@@ -241,7 +242,7 @@ class SubjectsWalker:
             t, oid, r = queue.pop()
             if (t, r) == self.want:
                 out.add_concrete(oid, True)
-            for (gt, gr), group in self.index.node(t, oid, r).groups.items():
+            for (gt, gr), group in self.index.node(t, oid, r).items():
                 exact = gt == want_type and gr == want_rel
                 nested = gr is not None and (gt, gr) in pure
                 if not exact and not nested:
@@ -299,7 +300,7 @@ class SubjectsWalker:
     def _arrow(self, expr: ast.Arrow, rtype: str, rid: str) -> SubjectSet:
         node = self.index.node(rtype, rid, expr.tupleset)
         branches: list[SubjectSet] = []
-        for (gt, _gr), group in node.groups.items():
+        for (gt, _gr), group in node.items():
             has_target = (gt, expr.target) in self.plan.members
             for sid, e in group.items():
                 if e.expires <= self.now:
