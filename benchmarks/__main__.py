@@ -2,7 +2,8 @@
 
     python -m benchmarks [run] [--datasets docs,org,deep,wide] [--size N | --sizes docs=N,...]
                          [--runners inprocess,grpc] [--consistency both] [--full]
-                         [--seconds 1] [--json OUT.json] [--plot OUT.png] [--peers auto]
+                         [--seconds 1] [--json OUT.json] [--plot OUT.png]
+                         [--peers auto|on|off|spicedb,pemba]
     python -m benchmarks compare OLD.json NEW.json [--threshold 10] [--fail]
     python -m benchmarks list
 
@@ -10,7 +11,9 @@
 any call failed. ``compare`` prints a regression table between two ``--json`` outputs
 (``--fail``: exit 1 when something got worse than ``--threshold`` percent). All load stays on
 127.0.0.1: a ``rebac serve`` process and a constant grpcio server, both started and stopped
-here; every cell is bounded by ``--seconds`` and ``--max-ops``.
+here; every cell is bounded by ``--seconds`` and ``--max-ops``. The peers (SpiceDB, pemba) are
+measured only where installed, never installed by the project: see :mod:`benchmarks.peers`
+(pemba: ``pip install pemba==0.1.0a1``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 
 from benchmarks.datasets import DATASETS
+from benchmarks.peers import PEER_CHOICES, PEERS, selected_peers
 from benchmarks.progress import Progress
 from benchmarks.report import compare, machine, plot, print_report
 from benchmarks.suite import DEFAULT_SIZES, Options, Suite
@@ -51,6 +55,17 @@ def _sizes(text: str) -> dict[str, int]:
             raise argparse.ArgumentTypeError(f"--sizes {part!r}: expected NAME=RELATIONSHIPS")
         out[name] = int(n)
     return out
+
+
+def _peers(text: str) -> str:
+    """``--peers``: auto, on, off or peer names, checked here so a typo fails before a run
+    of several minutes rather than at its end."""
+    choice = text.strip()
+    try:
+        peers = selected_peers(choice)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return choice if choice in PEER_CHOICES else ",".join(p.runner for p in peers)
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -107,9 +122,11 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-floor", action="store_true", help="skip the grpcio floor")
     p.add_argument(
         "--peers",
-        choices=("auto", "on", "off"),
+        type=_peers,
         default="auto",
-        help="SpiceDB in-process when installed (auto, the default), on (say why not), off",
+        help="peer engines compared in-process on docs checks: auto (the default) or on, "
+        "every peer where installed with a note why not elsewhere; off; or comma-separated, "
+        f"of: {', '.join(PEERS)}",
     )
     p.add_argument(
         "--peer-sizes",

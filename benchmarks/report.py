@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from benchmarks.peers import PEERS
+
 SCHEMA_VERSION = 1
 
 
@@ -25,7 +27,7 @@ class Row:
     """One measured cell (or one timed bulk import, then latencies are None)."""
 
     dataset: str
-    runner: str  # inprocess, grpc, floor, spicedb
+    runner: str  # inprocess, grpc, floor, or a peer's (spicedb, pemba)
     concurrency: str  # threads:N, procs:N
     consistency: str
     workload: str
@@ -93,11 +95,12 @@ class Report:
             if deep and direct and deep.median_us and direct.median_us:
                 out[f"deep_vs_direct_median/{mode}"] = round(deep.median_us / direct.median_us, 2)
         for r in self.results:
-            if r.runner == "spicedb" and r.workload == "check":
-                ours = by_key.get(r.key.replace("/spicedb/", "/inprocess/"))
+            if r.runner in PEERS and r.workload == "check":
+                ours = by_key.get(r.key.replace(f"/{r.runner}/", "/inprocess/"))
                 if ours and ours.median_us and r.median_us:
-                    out[f"spicedb_median_over_rebac/{r.dataset}"] = round(
-                        r.median_us / ours.median_us, 1
+                    # two decimals: a peer within a few tens of percent of rebac is told apart
+                    out[f"{r.runner}_median_over_rebac/{r.dataset}"] = round(
+                        r.median_us / ours.median_us, 2
                     )
         return out
 
@@ -267,9 +270,10 @@ def print_peers(report: Report, out: TextIO) -> None:
     if not rows:
         return
     by = {(r.dataset, r.runner, r.workload): r for r in rows}
+    engines = [("inprocess", "rebac (in-process)")] + [(p.runner, p.label) for p in PEERS.values()]
     lines: list[list[str]] = []
     for dataset in dict.fromkeys(r.dataset for r in rows):
-        for runner, label in (("inprocess", "rebac (in-process)"), ("spicedb", "SpiceDB embedded")):
+        for runner, label in engines:
             check, load = by.get((dataset, runner, "check")), by.get((dataset, runner, "import"))
             if check is None:
                 continue

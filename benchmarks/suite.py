@@ -12,7 +12,9 @@ whole matrix:
   modes, mixed at ``procs:P`` in both, every other workload at ``procs:P`` in
   minimize_latency;
 * the floor: check at the same ``threads:N`` and ``procs:P`` against a constant grpcio server;
-* bulk import: into a SQLite-backed engine in-process, and over gRPC into the server.
+* bulk import: into a SQLite-backed engine in-process, and over gRPC into the server;
+* the peers (:mod:`benchmarks.peers`, each where installed): check on ``docs`` at each of
+  ``peer_sizes``, one thread, minimize_latency, rebac and every peer on the same checks.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from benchmarks.grpc_floor import FloorProcess
 from benchmarks.loading import STORE_ID, batches, load_engine, sqlite_import
 from benchmarks.measure import Summary, read_engine_counters
 from benchmarks.memory import MemoryFigures
+from benchmarks.peers import Peer, PeerTarget, selected_peers
 from benchmarks.progress import Progress
 from benchmarks.report import DatasetInfo, Report, Row
 from benchmarks.runners import Budget, Concurrency, Fleet, run_threads
@@ -74,7 +77,7 @@ class Options:
     writes: int = 500
     full: bool = False
     floor: bool = True
-    peers: str = "auto"  # auto: when installed; on: say why not; off
+    peers: str = "auto"  # auto or on: every peer where installed; off; or "spicedb,pemba"
     peer_sizes: list[int] = field(default_factory=lambda: [10_000, 200_000])
     peer_seconds: float = 5.0
     memory: bool = True  # RSS and index bytes, measured in a fresh process per data set
@@ -154,6 +157,30 @@ def _row(ds: str, cell: Cell, rels: int, s: Summary, *, check_answers: bool = Tr
     )
 
 
+def _failed_row(ds: str, cell: Cell, rels: int, message: str) -> Row:
+    """A cell that could not be measured at all (a peer that failed to load): one error,
+    so the report prints it and the run's exit status says so."""
+    return Row(
+        dataset=ds,
+        runner=cell.runner,
+        concurrency=str(cell.concurrency),
+        consistency=cell.mode,
+        workload=cell.workload,
+        relationships=rels,
+        ops=0,
+        items=0,
+        seconds=0.0,
+        median_us=None,
+        p95_us=None,
+        p99_us=None,
+        ops_per_s=0.0,
+        items_per_s=0.0,
+        wrong=None,
+        errors=1,
+        first_error=message,
+    )
+
+
 def import_row(ds: str, runner: str, rels: int, seconds: float) -> Row:
     """A timed bulk import as a row: one operation of ``rels`` items."""
     return Row(
@@ -204,8 +231,9 @@ class Suite:
                 n += len(grpc_cells(o))
         if o.floor and any(self.wants_grpc(d) for d in o.datasets):
             n += len(floor_cells(o))
-        if o.peers != "off":
-            n += 2 * len(o.peer_sizes)
+        peers = selected_peers(o.peers)
+        if peers:  # rebac's own check, then each peer's, per size
+            n += (1 + len(peers)) * len(o.peer_sizes)
         return n
 
     def get_fleet(self) -> Fleet:
@@ -218,7 +246,7 @@ class Suite:
         try:
             for name in self.opts.datasets:
                 self.run_dataset(name)
-            if self.opts.peers != "off":
+            if selected_peers(self.opts.peers):
                 self.run_peers()
         finally:
             if self.fleet is not None:
@@ -364,16 +392,25 @@ class Suite:
     # -- peers ----------------------------------------------------------------------------------
 
     def run_peers(self) -> None:
-        from benchmarks.peers import SpiceDBTarget, spicedb_unavailable
-
-        reason = spicedb_unavailable()
-        if reason is not None:
-            self.report.notes.append(f"peers: SpiceDB not measured: {reason}")
-            for _ in range(2 * len(self.opts.peer_sizes)):
-                self.progress.step("peers · skipped")
+        """Per ``peer_sizes``: one ``docs`` data set, rebac's in-process check on it, then each
+        selected peer that is installed on the same data and the same checks, each answer
+        compared with rebac's expected one. Peers that are not installed get a note."""
+        available: list[Peer] = []
+        for peer in selected_peers(self.opts.peers):
+            reason = peer.unavailable()
+            if reason is None:
+                available.append(peer)
+                continue
+            self.report.notes.append(f"peers: {peer.label} not measured: {reason}")
+            for _ in self.opts.peer_sizes:
+                self.progress.step(f"peers · {peer.runner} · skipped")
+        if not available:  # rebac's figure alone compares with nothing
+            for _ in self.opts.peer_sizes:
+                self.progress.step("peers · rebac · skipped")
             return
         budget = Budget(self.opts.peer_seconds, self.opts.max_ops, warmup=5, cycle=False)
         cell = Cell("inprocess", Concurrency("threads", 1), MINIMIZE_LATENCY, "check")
+        names: dict[str, str] = {}
         for size in self.opts.peer_sizes:
             label = f"docs@{size}"
             self.progress.say(f"peers: {label}: generating and loading rebac")
@@ -389,17 +426,36 @@ class Suite:
             self.report.results.append(_row(label, cell, rels, ours))
             del engine
             gc.collect()
-            self.progress.say(f"peers: {label}: loading SpiceDB")
-            peer = SpiceDBTarget(ds.schema, MINIMIZE_LATENCY)
-            try:
-                peer_load = peer.load(ds.relationships)
-                self.report.results.append(import_row(label, "spicedb", rels, peer_load))
-                self.progress.step(f"peers · {label} · SpiceDB · check")
-                theirs = run_threads(peer, ops, 1, budget)
-            finally:
-                peer.close()
-            peer_cell = Cell("spicedb", cell.concurrency, cell.mode, "check")
-            self.report.results.append(_row(label, peer_cell, rels, theirs))
+            for peer in available:
+                peer_cell = Cell(peer.runner, cell.concurrency, cell.mode, "check")
+                self.progress.step(f"peers · {label} · {peer.label} · load, check")
+                try:
+                    name = self._run_peer(peer, peer_cell, ds, ops, budget, label)
+                except Exception as exc:  # a peer's failure is reported, the run goes on
+                    message = f"{type(exc).__name__}: {exc}"[:300]
+                    self.report.results.append(_failed_row(label, peer_cell, rels, message))
+                    continue
+                names[peer.runner] = name
+                gc.collect()
+        for runner, name in names.items():
+            self.report.notes.append(f"peers: {runner} is {name}")
+
+    def _run_peer(
+        self, peer: Peer, cell: Cell, ds: Dataset, ops: list[Op], budget: Budget, label: str
+    ) -> str:
+        """Load ``peer`` with ``ds`` and measure its checks into two rows; returns the name
+        (with version) the peer gives itself."""
+        rels = len(ds.relationships)
+        target: PeerTarget = peer.open(ds.schema, cell.mode)
+        try:
+            peer_load = target.load(ds.relationships)
+            self.report.results.append(import_row(label, peer.runner, rels, peer_load))
+            theirs = run_threads(target, ops, 1, budget)
+            name = target.name
+        finally:
+            target.close()
+        self.report.results.append(_row(label, cell, rels, theirs))
+        return name
 
 
 def forget(engine: Engine, queries: QuerySet) -> None:
