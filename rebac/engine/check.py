@@ -25,12 +25,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from rebac.engine.flat import Flattened, flatten
 from rebac.engine.index import (
     INF,
     PLAIN,
     Edge,
     Groups,
     IndexView,
+    SetsSlot,
     Slot,
     SubjectKey,
     slot_edges,
@@ -49,16 +51,16 @@ Evaluate = Callable[["Checker", str, str], Value]
 
 _BIG = 1 << 30
 
-#: What the checker learns about a subject, per revision: (memberships, entry, valid until).
-SubjectCache = dict[
-    tuple[str, str, str | None],
-    tuple[dict[tuple[str, str], set[str]], set[tuple[str, str]], float],
-]
+#: The relations a subject (or one of its memberships) is stored on, per revision.
+SubjectCache = dict[tuple[str, str, str | None], set[tuple[str, str]]]
 SUBJECT_CACHE_LIMIT = 50_000
 #: What a pure subject set leads to, per revision: (memberships, entry, valid until).
 Closure = tuple[dict[tuple[str, str], set[str]], set[tuple[str, str]], float]
 ClosureCache = dict[tuple[str, str, str], Closure]
+#: Flattened flat members, per revision (None: the walk gave up; evaluate normally).
+FlatCache = dict[tuple[str, str, str], "Flattened | None"]
 _MISSING = object()
+_UNKNOWN = Flattened((), 0, -INF)  # stands for "not flattened yet" in a FlatCache lookup
 
 
 def check_deadline(deadline: float | None) -> None:
@@ -111,6 +113,7 @@ class Checker:
         "deadline",
         "dispatches",
         "entry",
+        "flats",
         "gkey",
         "index",
         "leads",
@@ -148,8 +151,10 @@ class Checker:
         cache: SubjectCache | None = None,
         memo: dict[tuple[str, str, str], Value] | None = None,
         closures: ClosureCache | None = None,
+        flats: FlatCache | None = None,
     ):
         self.plan = plan
+        self.flats = flats
         self.index = index
         self.slot = index.slot
         self.cache = cache
@@ -166,7 +171,9 @@ class Checker:
         # identity), its wildcard, and the group it sits in within a large slot.
         self.skey = index.subject_key(subject_type, subject_id, subject_relation)
         self.wkey: SubjectKey | None = (
-            (subject_type, WILDCARD, None) if subject_relation is None else None
+            (subject_type, WILDCARD, None)
+            if subject_relation is None and subject_type in plan.wildcard_types
+            else None
         )
         self.gkey = (subject_type, subject_relation)
         # Members that can lead to this kind of subject at all (the schema-level pruning).
@@ -184,8 +191,13 @@ class Checker:
         self.cut: set[int] = set()
         self.prov: dict[tuple[str, str, str], tuple[Value, int]] = {}
         self.pending: dict[int, list[tuple[str, str, str]]] = {}
-        self.memberships: dict[tuple[str, str], set[str]] | None = None
+        self.memberships: list[dict[tuple[str, str], set[str]]] | None = None
         self.entry: set[tuple[str, str]] | None = None
+
+    @property
+    def settled(self) -> bool:
+        """No evaluation is in progress or was left unfinished (safe to reuse)."""
+        return not (self.stack or self.prov or self.pending or self.cut)
 
     def caveat(self, edge: Edge) -> Value:
         """The value of a caveated edge under the request context."""
@@ -198,6 +210,21 @@ class Checker:
 
     def check(self, resource_type: str, resource_id: str, relation: str) -> Value:
         """The answer for ``resource_type:resource_id#relation``; raises on an unsound cycle."""
+        if (
+            self.flats is not None
+            and self.srel is None
+            and (resource_type, relation) in self.plan.flat
+        ):
+            # A flat member for an object subject reads slots and never dispatches: no stack,
+            # cycle or depth bookkeeping to pay for (see flat.py).
+            key = (resource_type, resource_id, relation)
+            v = self.memo.get(key)
+            if v is not None:
+                return v
+            v = self.flat_top(resource_type, resource_id, relation)
+            if v is not None:
+                self.memo[key] = v
+                return v
         self.low = _BIG
         value = self.dispatch(resource_type, resource_id, relation)
         if isinstance(value, Cyclic):
@@ -294,10 +321,17 @@ class Checker:
         slot = self.slot(rtype, rid, rel)
         if slot is None:
             return False
-        if type(slot) is tuple:
+        return self.read(slot)
+
+    def read(self, slot: Slot) -> Value:
+        """Is the subject in this slot (directly, by wildcard or through a subject set)?"""
+        kind = type(slot)
+        if kind is tuple:  # objects only: one test (see index.SetsSlot)
+            return self.skey in slot or (self.wkey is not None and self.wkey in slot)
+        if kind is SetsSlot:
             if self.skey in slot or (self.wkey is not None and self.wkey in slot):
                 return True
-            return self._small_sets(slot)
+            return self._small_sets(slot)  # type: ignore[arg-type]
         return self._groups(slot)  # type: ignore[arg-type]
 
     def _small_sets(self, slot: tuple[SubjectKey, ...]) -> Value:
@@ -308,11 +342,13 @@ class Checker:
             if gr is None or (gt, gr) not in leads:
                 continue
             if (gt, gr) in self.plan.pure_sets:
-                if self.memberships is None:
-                    self._learn_subject()
-                ids = self.memberships.get((gt, gr))  # type: ignore[union-attr]
-                if ids is not None and sid in ids:
-                    return True
+                ms = self.memberships
+                if ms is None:
+                    ms = self._memberships()
+                for found in ms:
+                    ids = found.get((gt, gr))
+                    if ids is not None and sid in ids:
+                        return True
                 continue
             if self.unreachable(gt, gr):
                 continue
@@ -383,26 +419,120 @@ class Checker:
 
     def _via_memberships(self, gt: str, gr: str, group: Mapping[str, Edge]) -> Value:
         """Membership through ``gt:*#gr`` subject sets, answered from the subject's memberships."""
-        if self.memberships is None:
-            self._learn_subject()
-            assert self.memberships is not None
-        ids = self.memberships.get((gt, gr))
-        if not ids:
-            return False
+        ms = self.memberships
+        if ms is None:
+            ms = self._memberships()
         now = self.now
         result: Value = False
-        if len(ids) < len(group):
-            pairs = ((sid, group.get(sid)) for sid in ids)
-        else:
-            pairs = ((sid, e) for sid, e in group.items() if sid in ids)
-        for _sid, e in pairs:
-            if e is None or e.expires <= now:
+        for found in ms:
+            ids = found.get((gt, gr))
+            if not ids:
                 continue
-            if e.caveat is None:
+            if len(ids) < len(group):
+                pairs = ((sid, group.get(sid)) for sid in ids)
+            else:
+                pairs = ((sid, e) for sid, e in group.items() if sid in ids)
+            for _sid, e in pairs:
+                if e is None or e.expires <= now:
+                    continue
+                if e.caveat is None:
+                    return True
+                result = v_or(result, self.caveat(e))
+                if result is True:
+                    return True
+        return result
+
+    # -- flat members (see flat.py) --------------------------------------------------------------
+
+    def flattened(self, rtype: str, rid: str, name: str) -> Flattened | None:
+        """The flattened entry of a flat member, from the per-revision cache (computed on a
+        miss); None when flattening gave up or the entry would go too deep from here."""
+        cache = self.flats
+        assert cache is not None
+        key = (rtype, rid, name)
+        entry = cache.get(key, _UNKNOWN)
+        if entry is not None and entry.until <= self.now:  # never flattened, or expired
+            plan = self.plan
+            entry = flatten(
+                self.index, plan.flat, plan.leaf_relations, rtype, rid, name, self.now, cache
+            )
+            if len(cache) >= SUBJECT_CACHE_LIMIT:
+                cache.clear()
+            cache[key] = entry
+        if entry is None or len(self.stack) + entry.depth + 2 >= self.max_depth:
+            return None
+        return entry
+
+    def read_all(self, slots: tuple[Slot, ...]) -> Value:
+        """The subject's membership in any of ``slots``."""
+        result: Value = False
+        skey = self.skey
+        plain = self.wkey is None
+        for slot in slots:
+            if plain and type(slot) is tuple:  # the common case, without a call
+                if skey in slot:
+                    return True
+                continue
+            r = self.read(slot)
+            if r is True:
                 return True
-            result = v_or(result, self.caveat(e))
-            if result is True:
+            if r is not False:
+                result = v_or(result, r)
+        return result
+
+    def flat_top(self, rtype: str, rid: str, name: str) -> Value | None:
+        """A flat member at the top of a check: its own slots read in place, its arrows
+        answered from their targets' flattened entries (None: evaluate normally)."""
+        plan = self.plan
+        member = plan.flat[(rtype, name)]
+        result: Value = False
+        for relation in member.relations:
+            slot = self.slot(rtype, rid, relation)
+            if slot is not None:
+                r = self.read(slot)
+                if r is True:
+                    return True
+                if r is not False:
+                    result = v_or(result, r)
+        for perm in member.permissions:
+            entry = self.flattened(rtype, rid, perm)
+            if entry is None:
+                return None
+            r = self.read_all(entry.slots)
+            if r is True:
                 return True
+            if r is not False:
+                result = v_or(result, r)
+        leaves = plan.leaf_relations
+        now = self.now
+        for tupleset, target in member.arrows:
+            tslot = self.slot(rtype, rid, tupleset)
+            if tslot is None:
+                continue
+            for (gt, gid, _gr), e in (
+                ((k, PLAIN) for k in tslot) if isinstance(tslot, tuple) else slot_edges(tslot)
+            ):
+                if e is not PLAIN:
+                    if e.caveat is not None:
+                        return None
+                    if e.expires <= now:
+                        continue
+                self.dispatches += 1  # a target object visited: the unit the deadline counts
+                if self.deadline is not None and self.dispatches & 127 == 1:
+                    check_deadline(self.deadline)
+                if (gt, target) in leaves:
+                    r = self.direct(gt, gid, target)
+                elif (gt, target) in plan.flat:
+                    entry = self.flattened(gt, gid, target)
+                    if entry is None:
+                        return None
+                    r = self.read_all(entry.slots)
+                else:
+                    continue
+                if r is True:
+                    return True
+                if r is not False:
+                    result = v_or(result, r)
         return result
 
     def unreachable(self, rtype: str, rel: str) -> bool:
@@ -415,66 +545,66 @@ class Checker:
             return False
         entry = self.entry
         if entry is None:
-            self._learn_subject()
-            entry = self.entry
-            assert entry is not None
+            entry = self._entry()
         return grants.isdisjoint(entry)
 
-    def _learn_subject(self) -> None:
-        """Fill ``memberships`` and ``entry``, from the per-revision caches when they have them.
+    def _direct_sets(self) -> list[tuple[str, str, str]]:
+        """The pure subject sets the subject is in directly (by an unexpired relationship,
+        its wildcard's included), and the subject itself when it is one."""
+        pure = self.plan.pure_sets
+        now = self.now
+        srel = self.srel
+        direct: list[tuple[str, str, str]] = []
+        if srel is not None and (self.st, srel) in pure:
+            direct.append((self.st, self.sid, srel))  # X#r is in X#r
+        for oid in (self.sid, WILDCARD) if srel is None else (self.sid,):
+            by_use = self.index.resources_of_subject(self.st, oid)
+            if not by_use:
+                continue
+            for rtype, relation in pure:
+                uses = by_use.get((rtype, relation, srel))
+                if uses is not None:
+                    for rid, e in use_edges(uses):
+                        if e.expires > now:
+                            direct.append((rtype, rid, relation))
+        return direct
 
-        Both depend only on the subject and the relationships (not on the resource asked
-        about), so one computation serves every check of that subject at that revision, until
-        the first relationship it relied on expires. The pure subject sets the subject is
-        directly in are looked up in the per-revision closures (shared by every member of a
-        group), so nested groups are walked once per revision, not once per subject.
+    def _memberships(self) -> list[dict[tuple[str, str], set[str]]]:
+        """The closures of the subject's direct pure subject sets: it is in pure set
+        ``gt:id#gr`` iff one of them lists ``id`` under ``(gt, gr)``.
+
+        The closures are per revision and shared by every member of a group, so a subject
+        costs a dict lookup per group it is directly in, however deep the nesting (Zanzibar's
+        Leopard idea); nothing per subject is copied or cached.
+        """
+        ms = self.memberships = [self._closure(node)[0] for node in self._direct_sets()]
+        return ms
+
+    def _entry(self) -> set[tuple[str, str]]:
+        """The relations the subject or one of its memberships is stored on (cached per
+        subject for the revision).
+
+        A cached entry never needs refreshing when a relationship expires: it can then only
+        be larger than the truth, which prunes less, never wrongly. Writes clear the cache.
         """
         key = (self.st, self.sid, self.srel)
         cache = self.cache
         if cache is not None:
             hit = cache.get(key)
-            if hit is not None and hit[2] > self.now:
-                self.memberships, self.entry = hit[0], hit[1]
-                return
-        pure = self.plan.pure_sets
-        index = self.index
-        now = self.now
-        valid_until = INF
+            if hit is not None:
+                self.entry = hit
+                return hit
         entry: set[tuple[str, str]] = set()
-        direct: list[tuple[str, str, str]] = []
-        starts: list[tuple[str, str, str | None]] = [(self.st, self.sid, self.srel)]
-        if self.srel is None:
-            starts.append((self.st, WILDCARD, None))
-        elif (self.st, self.srel) in pure:
-            direct.append((self.st, self.sid, self.srel))  # X#r is in X#r
-        for t, oid, rel in starts:
-            by_use = index.resources_of_subject(t, oid)
-            entry.update((rtype, relation) for rtype, relation, _ in by_use)
-            for rtype, relation in pure:
-                uses = by_use.get((rtype, relation, rel))
-                if uses is None:
-                    continue
-                for rid, e in use_edges(uses):
-                    if e.expires > now:
-                        if e.expires < valid_until:
-                            valid_until = e.expires
-                        direct.append((rtype, rid, relation))
-        memberships: dict[tuple[str, str], set[str]] = {}
-        for node in direct:
-            found, node_entry, until = self._closure(node)
-            valid_until = min(valid_until, until)
-            entry |= node_entry
-            for kind, ids in found.items():
-                have = memberships.get(kind)
-                if have is None:
-                    memberships[kind] = set(ids)
-                else:
-                    have |= ids
-        self.memberships, self.entry = memberships, entry
+        for oid in (self.sid, WILDCARD) if self.srel is None else (self.sid,):
+            entry.update((rt, rel) for rt, rel, _ in self.index.resources_of_subject(self.st, oid))
+        for node in self._direct_sets():
+            entry |= self._closure(node)[1]
+        self.entry = entry
         if cache is not None:
             if len(cache) >= SUBJECT_CACHE_LIMIT:
                 cache.clear()
-            cache[key] = (memberships, entry, valid_until)
+            cache[key] = entry
+        return entry
 
     def _closure(self, node: tuple[str, str, str]) -> Closure:
         """A pure subject set and every pure subject set containing it, transitively (one
@@ -629,7 +759,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
             if slot is None:
                 return False
             leads = ch.leads
-            if type(slot) is tuple:
+            if isinstance(slot, tuple):
                 result: Value = False
                 for gt, sid, _gr in slot:
                     if (gt, target) not in leads or ch.unreachable(gt, target):
@@ -641,7 +771,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
                         result = v_or(result, r)
                 return result
             result = False
-            for (gt, _gr), group in slot.items():  # type: ignore[union-attr]
+            for (gt, _gr), group in slot.items():
                 if (gt, target) not in leads or ch.unreachable(gt, target):
                     continue
                 result = ch.any_of(gt, group, target, result)
@@ -677,6 +807,32 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
 def _arrow_edges(slot: Slot | None) -> list[tuple[tuple[str, str | None, str], Edge]]:
     """``((type, relation, id), edge)`` of a slot, grouped by subject type as the groups are."""
     return [((st, srel, sid), e) for (st, sid, srel), e in slot_edges(slot)]
+
+
+def flat_evaluator(name: str, evaluate: Evaluate) -> Evaluate:
+    """``evaluate`` for a flat member (see flat.py), answered from flattened slots when the
+    subject is an object (a subject set can also match by identity, which needs the nodes
+    flattening skips).
+
+    Below the top of a check (the folder of a document, the organisation of a repository) the
+    member is answered from its own flattened entry, cached per revision: the same subproblem
+    serves many checks and many subjects. At the top the resource is usually asked about
+    once, so it is not flattened itself: its slots are read in place and its arrows answered
+    from their targets' entries. Whenever flattening gives up, or the walk would come near the
+    depth limit, the member is evaluated normally.
+    """
+
+    def flat(ch: Checker, rtype: str, rid: str) -> Value:
+        if ch.flats is None or ch.srel is not None:
+            return evaluate(ch, rtype, rid)
+        if len(ch.stack) < 2:
+            value = ch.flat_top(rtype, rid, name)
+        else:
+            entry = ch.flattened(rtype, rid, name)
+            value = None if entry is None else ch.read_all(entry.slots)
+        return evaluate(ch, rtype, rid) if value is None else value
+
+    return flat
 
 
 def relation_evaluator(name: str) -> Evaluate:

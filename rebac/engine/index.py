@@ -59,7 +59,13 @@ Slot: TypeAlias = tuple[SubjectKey, ...] | Groups
 UseKey: TypeAlias = tuple[str, str, str | None]
 #: Resource ids using a subject one way: a tuple while small and plain, else id -> Edge.
 Uses: TypeAlias = tuple[str, ...] | dict[str, Edge]
-EMPTY_GROUPS: Mapping[GroupKey, Mapping[str, Edge]] = {}
+
+
+class SetsSlot(tuple[SubjectKey, ...]):
+    """A small slot holding at least one subject set. A plain ``tuple`` slot holds objects
+    and wildcards only, so the checker answers it with one ``in`` test and no loop."""
+
+    __slots__ = ()
 
 
 def edge_of(rel: Relationship) -> Edge:
@@ -74,8 +80,8 @@ def groups_of(slot: Slot | None) -> Groups:
     """A slot as groups (a fresh dict for a small slot): for the paths that are not hot."""
     if slot is None:
         return {}
-    if type(slot) is not tuple:
-        return slot  # type: ignore[return-value]
+    if not isinstance(slot, tuple):
+        return slot
     out: Groups = {}
     for st, sid, srel in slot:
         out.setdefault((st, srel), {})[sid] = PLAIN
@@ -86,11 +92,11 @@ def slot_edges(slot: Slot | None) -> Iterator[tuple[SubjectKey, Edge]]:
     """Every ``(subject key, edge)`` of a slot."""
     if slot is None:
         return
-    if type(slot) is tuple:
+    if isinstance(slot, tuple):
         for key in slot:
             yield key, PLAIN
         return
-    for (st, srel), group in slot.items():  # type: ignore[union-attr]
+    for (st, srel), group in slot.items():
         for sid, e in group.items():
             yield (st, sid, srel), e
 
@@ -208,10 +214,18 @@ class RelationshipIndex:
 def _slot_get(slot: Slot | None, st: str, sid: str, srel: str | None) -> Edge | None:
     if slot is None:
         return None
-    if type(slot) is tuple:
+    if isinstance(slot, tuple):
         return PLAIN if (st, sid, srel) in slot else None
-    group = slot.get((st, srel))  # type: ignore[union-attr]
+    group = slot.get((st, srel))
     return None if group is None else group.get(sid)
+
+
+def _small(keys: tuple[SubjectKey, ...]) -> tuple[SubjectKey, ...]:
+    """A small slot of ``keys``: a :class:`SetsSlot` when one of them is a subject set."""
+    for key in keys:
+        if key[2] is not None:
+            return SetsSlot(keys)
+    return keys
 
 
 def _slot_put(nodes: dict[str, Slot], rid: str, key: SubjectKey, edge: Edge) -> bool:
@@ -219,24 +233,23 @@ def _slot_put(nodes: dict[str, Slot], rid: str, key: SubjectKey, edge: Edge) -> 
     slot = nodes.get(rid)
     if slot is None:
         if edge is PLAIN:
-            nodes[rid] = (key,)
+            nodes[rid] = _small((key,))
         else:
             nodes[rid] = {(key[0], key[2]): {key[1]: edge}}
         return True
-    if type(slot) is tuple:
+    if isinstance(slot, tuple):
         if key in slot:
             if edge is PLAIN:
                 return False
             slot = nodes[rid] = groups_of(slot)
         elif edge is PLAIN and len(slot) < SMALL:
-            nodes[rid] = (*slot, key)
+            nodes[rid] = _small((*slot, key))
             return True
         else:
             slot = nodes[rid] = groups_of(slot)
-    groups: Groups = slot  # type: ignore[assignment]
-    group = groups.get((key[0], key[2]))
+    group = slot.get((key[0], key[2]))
     if group is None:
-        group = groups[(key[0], key[2])] = {}
+        group = slot[(key[0], key[2])] = {}
     is_new = key[1] not in group
     group[key[1]] = edge
     return is_new
@@ -246,22 +259,21 @@ def _slot_pop(nodes: dict[str, Slot], rid: str, key: SubjectKey) -> bool:
     slot = nodes.get(rid)
     if slot is None:
         return False
-    if type(slot) is tuple:
+    if isinstance(slot, tuple):
         if key not in slot:
             return False
         rest = tuple(k for k in slot if k != key)
         if rest:
-            nodes[rid] = rest
+            nodes[rid] = _small(rest)
         else:
             del nodes[rid]
         return True
-    groups: Groups = slot  # type: ignore[assignment]
-    group = groups.get((key[0], key[2]))
+    group = slot.get((key[0], key[2]))
     if group is None or group.pop(key[1], None) is None:
         return False
     if not group:
-        del groups[(key[0], key[2])]
-        if not groups:
+        del slot[(key[0], key[2])]
+        if not slot:
             del nodes[rid]
     return True
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rebac.engine.flat import FlatMember, flat_members
 from rebac.engine.values import Value
 from rebac.schema import ast
 
@@ -68,6 +69,13 @@ class Plan:
         for (t, name), perm in schema.permissions.items():
             self.members[(t, name)] = PermissionInfo(t, name, perm.expr)
         self.reach = self._compute_reach()
+        #: Subject types some relation allows as a wildcard (``user:*``).
+        self.wildcard_types = frozenset(
+            t
+            for m in self.members.values()
+            if isinstance(m, RelationInfo)
+            for t in m.wildcard_types
+        )
         self._leading_to: dict[SubjectKind, frozenset[tuple[str, str]]] = {}
         self.pure_sets = self._compute_pure_sets()
         self.grant_relations = self._compute_grant_relations()
@@ -75,14 +83,35 @@ class Plan:
         self.arrow_users: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
         self.self_users: dict[str, list[str]] = defaultdict(list)
         self._compute_reverse()
+        # Relations whose subjects never need a dispatch (objects, wildcards, pure sets), and
+        # the permissions that read only those through unions and arrows (see flat.py).
+        self.leaf_relations = frozenset(
+            key
+            for key, m in self.members.items()
+            if isinstance(m, RelationInfo)
+            and all(a.relation is None or (a.type, a.relation) in self.pure_sets for a in m.allowed)
+        )
+        self.flat: dict[tuple[str, str], FlatMember] = flat_members(
+            {k: m.expr for k, m in self.members.items() if isinstance(m, PermissionInfo)},
+            self.leaf_relations,
+            {
+                k: self.tupleset_types(*k)
+                for k, m in self.members.items()
+                if isinstance(m, RelationInfo)
+            },
+            frozenset(self.members),
+        )
         # Imported late: check.py imports this module for its types.
-        from rebac.engine.check import compile_expression, relation_evaluator
+        from rebac.engine.check import compile_expression, flat_evaluator, relation_evaluator
 
         # (type, name) -> f(checker, type, id): what dispatch calls for each subproblem.
         self.evaluators: dict[tuple[str, str], Callable[..., Value]] = {}
         for key, m in self.members.items():
             if isinstance(m, PermissionInfo):
-                self.evaluators[key] = compile_expression(m.expr, m.type, self)
+                evaluate = compile_expression(m.expr, m.type, self)
+                if key in self.flat:
+                    evaluate = flat_evaluator(m.name, evaluate)
+                self.evaluators[key] = evaluate
             else:
                 self.evaluators[key] = relation_evaluator(m.name)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.check import Checker, ClosureCache, SubjectCache
+from rebac.engine.check import Checker, ClosureCache, FlatCache, SubjectCache
 from rebac.engine.expand import Expander, ExpandNode
 from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex
 from rebac.engine.lookup import SubjectsWalker, candidate_resources, missing_of
@@ -46,7 +46,16 @@ class State:
     change is applied); older states are immutable.
     """
 
-    __slots__ = ("closures", "index", "plan", "results", "results_until", "revision", "subjects")
+    __slots__ = (
+        "checkers",
+        "checkers_until",
+        "closures",
+        "flats",
+        "index",
+        "plan",
+        "revision",
+        "subjects",
+    )
 
     def __init__(self, index: RelationshipIndex, plan: Plan | None, revision: int):
         self.index = index
@@ -54,31 +63,61 @@ class State:
         self.revision = revision
         self.subjects: SubjectCache = {}
         self.closures: ClosureCache = {}
-        # Per subject, the subproblem results of context-free checks: valid for this revision
-        # until ``results_until`` (the next expiration of any relationship).
-        self.results: dict[tuple[str, str, str | None], dict[tuple[str, str, str], Value]] = {}
-        self.results_until = -1.0
+        self.flats: FlatCache = {}
+        # Per subject, the checker of its context-free checks, with its memo of subproblem
+        # results and its memberships: valid for this revision until ``checkers_until`` (the
+        # next expiration of any relationship).
+        self.checkers: dict[tuple[str, str, str | None], Checker] = {}
+        self.checkers_until = -1.0
 
     def forget(self) -> None:
         """Drop everything learned: the relationships changed."""
         self.subjects.clear()
         self.closures.clear()
-        self.results.clear()
-        self.results_until = -1.0
+        self.flats.clear()
+        self.checkers.clear()
+        self.checkers_until = -1.0
 
-    def shared_memo(
-        self, key: tuple[str, str, str | None], now: float
-    ) -> dict[tuple[str, str, str], Value]:
-        """The results memo of a subject, shared by its context-free checks."""
-        if now >= self.results_until:
-            self.results.clear()
-            self.results_until = self.index.next_expiry(now)
-        memo = self.results.get(key)
-        if memo is None:
-            if len(self.results) >= RESULT_CACHE_SUBJECTS:
-                self.results.clear()
-            memo = self.results[key] = {}
-        return memo
+    def shared_checker(
+        self, plan: Plan, s: SubjectRef, now: float, deadline: float | None, max_depth: int
+    ) -> Checker:
+        """The checker of a subject's context-free checks, shared by them at this revision.
+
+        Reusing it keeps what earlier checks of the subject learned (results, memberships)
+        and saves building a checker per call. A checker that raised is dropped
+        (:meth:`drop_checker`): its cycle bookkeeping may be mid-way.
+        """
+        if now >= self.checkers_until:
+            self.checkers.clear()
+            self.checkers_until = self.index.next_expiry(now)
+        key = (s.type, s.id, s.relation)
+        checker = self.checkers.get(key)
+        if checker is None or checker.plan is not plan or not checker.settled:
+            if len(self.checkers) >= RESULT_CACHE_SUBJECTS:
+                self.checkers.clear()
+            checker = self.checkers[key] = Checker(
+                plan,
+                self.index,
+                s.type,
+                s.id,
+                s.relation,
+                now=now,
+                max_depth=max_depth,
+                deadline=deadline,
+                cache=self.subjects,
+                closures=self.closures,
+                flats=self.flats,
+            )
+            return checker
+        checker.now = now
+        checker.deadline = deadline
+        checker.dispatches = 0
+        if len(checker.memo) > RESULT_CACHE_PER_SUBJECT:
+            checker.memo.clear()
+        return checker
+
+    def drop_checker(self, s: SubjectRef) -> None:
+        self.checkers.pop((s.type, s.id, s.relation), None)
 
 
 # Parsed references by their text. Services ask about the same objects over and over; a dict
@@ -217,6 +256,7 @@ class Snapshot:
         memo: dict[tuple[str, str, str], Value] | None = None,
         now: float | None = None,
         closures: ClosureCache | None = None,
+        flats: FlatCache | None = None,
     ) -> Checker:
         e = self._engine
         return Checker(
@@ -232,6 +272,7 @@ class Snapshot:
             cache=cache,
             memo=memo,
             closures=closures,
+            flats=flats,
         )
 
     # -- check ------------------------------------------------------------------------------------
@@ -259,20 +300,34 @@ class Snapshot:
             state = self._use()
             plan = self._plan(state)
             _validate_query(plan, r, permission, s, resource, subject)
-            memo = None
-            now = self._engine.clock()
-            if contextual:  # what is learned with request-scoped relationships is not shared
-                index, cache = self._view(state, plan, contextual), None
+            engine = self._engine
+            now = engine.clock()
+            if contextual or context:
+                # What is learned with request-scoped relationships or a caveat context is
+                # not shared with other checks.
+                index = self._view(state, plan, contextual) if contextual else state.index
+                shared = not contextual
+                checker = self._checker(
+                    index,
+                    plan,
+                    s,
+                    context,
+                    deadline,
+                    state.subjects if shared else None,
+                    None,
+                    now,
+                    state.closures if shared else None,
+                    state.flats if shared else None,
+                )
+                value = checker.check(r.type, r.id, permission)
             else:
-                index, cache = state.index, state.subjects
-                if not context:  # results without a caveat context do not depend on it
-                    memo = state.shared_memo((s.type, s.id, s.relation), now)
-            closures = None if contextual else state.closures
-            checker = self._checker(index, plan, s, context, deadline, cache, memo, now, closures)
-            value = checker.check(r.type, r.id, permission)
-            if memo is not None and len(memo) > RESULT_CACHE_PER_SUBJECT:
-                memo.clear()
-            stats = self._engine.stats
+                checker = state.shared_checker(plan, s, now, deadline, engine.max_depth)
+                try:
+                    value = checker.check(r.type, r.id, permission)
+                except BaseException:
+                    state.drop_checker(s)
+                    raise
+            stats = engine.stats
             stats.checks += 1
             stats.dispatches += checker.dispatches
         return _result(value, self._revision)
@@ -367,7 +422,10 @@ class Snapshot:
             index = self._view(state, plan, contextual)
             cache = None if contextual else state.subjects
             closures = None if contextual else state.closures
-            checker = self._checker(index, plan, s, context, deadline, cache, closures=closures)
+            flats = None if contextual else state.flats
+            checker = self._checker(
+                index, plan, s, context, deadline, cache, closures=closures, flats=flats
+            )
             candidates = sorted(
                 candidate_resources(
                     plan,

@@ -1,0 +1,183 @@
+"""Flattening: a permission built only of unions and arrows, as the list of stored slots it reads.
+
+``folder.view = viewer + parent->view`` asks, for one folder, the ``viewer`` slots of the folder
+and of every ancestor. Which slots those are depends on the relationships but not on the
+subject, so it is computed once per revision and shared by every check that reaches the folder
+(the subproblems below a checked resource -- folders, projects, organisations -- are exactly the
+ones many checks share). A check then reads a few slots instead of dispatching up the chain.
+
+Only *flat* members qualify, decided from the schema alone:
+
+* the expression is made of unions, relations, permissions and ``.any`` arrows (no
+  intersection, exclusion, ``.all``, ``self`` or ``nil``): the answer is plain reachability, so a
+  visited set is an exact treatment of cycles;
+* every relation read is a *leaf*: its subjects are objects, wildcards or pure subject sets
+  (answered from the subject's memberships without dispatching), so reading a slot never
+  recurses;
+* every arrow target and referenced permission is flat or a leaf relation.
+
+The walk gives up (the caller then evaluates normally) on a caveated tupleset relationship,
+past :data:`FLAT_LIMIT` nodes, or when it would go deeper than the depth limit allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from rebac.engine.index import INF, PLAIN, IndexView, Slot, slot_edges
+from rebac.schema import ast
+
+#: Nodes one flattening may visit before it gives up.
+FLAT_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class FlatMember:
+    """What evaluating a flat member reads on its own object."""
+
+    relations: tuple[str, ...]  # leaf relations of the same object
+    permissions: tuple[str, ...]  # flat permissions of the same object
+    arrows: tuple[tuple[str, str], ...]  # (tupleset relation, target member)
+
+
+class Flattened(NamedTuple):
+    """The non-empty slots a flat member reads at one revision, for one object."""
+
+    slots: tuple[Slot, ...]
+    depth: int  # the longest chain of nested members walked (what the depth limit counts)
+    until: float  # when the first tupleset relationship followed expires
+
+
+def _split(expr: ast.Expr) -> list[ast.Expr] | None:
+    """The operands of a union tree, or None when the expression is not a union of leaves."""
+    if isinstance(expr, ast.Union):
+        out: list[ast.Expr] = []
+        for child in expr.children:
+            part = _split(child)
+            if part is None:
+                return None
+            out.extend(part)
+        return out
+    if isinstance(expr, ast.RelationRef):
+        return [expr]
+    if isinstance(expr, ast.Arrow) and expr.function == "any":
+        return [expr]
+    return None
+
+
+def flat_members(
+    permissions: dict[tuple[str, str], ast.Expr],
+    leaf_relations: frozenset[tuple[str, str]],
+    tupleset_types: dict[tuple[str, str], tuple[str, ...]],
+    known: frozenset[tuple[str, str]],
+) -> dict[tuple[str, str], FlatMember]:
+    """The flat permissions of a schema (greatest fixpoint: drop any that reads a non-flat one).
+
+    ``known`` is every member of the schema: an arrow target that a tupleset type does not
+    define reads nothing there (as in evaluation) and does not disqualify the arrow."""
+    parts = {key: _split(expr) for key, expr in permissions.items()}
+    candidates = {key for key, p in parts.items() if p is not None}
+
+    def ok(type_name: str, name: str) -> bool:
+        return (type_name, name) in leaf_relations or (type_name, name) in candidates
+
+    changed = True
+    while changed:
+        changed = False
+        for key in list(candidates):
+            t = key[0]
+            for part in parts[key] or ():
+                if isinstance(part, ast.RelationRef):
+                    good = ok(t, part.name)
+                else:
+                    assert isinstance(part, ast.Arrow)
+                    good = (t, part.tupleset) in tupleset_types and all(
+                        ok(target_type, part.target)
+                        for target_type in tupleset_types[(t, part.tupleset)]
+                        if (target_type, part.target) in known
+                    )
+                if not good:
+                    candidates.discard(key)
+                    changed = True
+                    break
+    out: dict[tuple[str, str], FlatMember] = {}
+    for key in candidates:
+        t = key[0]
+        relations: list[str] = []
+        perms: list[str] = []
+        arrows: list[tuple[str, str]] = []
+        for part in parts[key] or ():
+            if isinstance(part, ast.RelationRef):
+                (relations if (t, part.name) in leaf_relations else perms).append(part.name)
+            else:
+                assert isinstance(part, ast.Arrow)
+                arrows.append((part.tupleset, part.target))
+        out[key] = FlatMember(tuple(relations), tuple(perms), tuple(arrows))
+    return out
+
+
+def flatten(
+    index: IndexView,
+    members: dict[tuple[str, str], FlatMember],
+    leaf_relations: frozenset[tuple[str, str]],
+    rtype: str,
+    rid: str,
+    name: str,
+    now: float,
+    known: Mapping[tuple[str, str, str], Flattened | None],
+) -> Flattened | None:
+    """The slots ``rtype:rid#name`` (a flat member) reads, or None when it gives up.
+
+    ``known`` holds entries flattened before (at this revision): an arrow target found there
+    contributes its slots without being walked again, so a folder costs its own slots plus
+    one lookup of its parent's entry.
+    """
+    seen: set[tuple[str, str, str]] = {(rtype, rid, name)}
+    stack: list[tuple[str, str, str, int]] = [(rtype, rid, name, 0)]
+    slots: dict[int, Slot] = {}  # by id(): a slot reached twice is read once
+    read: set[tuple[str, str, str]] = set()
+    deepest = 0
+    until = INF
+    while stack:
+        t, i, m, depth = stack.pop()
+        deepest = max(deepest, depth)
+        member = members[(t, m)]
+        for relation in member.relations:
+            slot = index.slot(t, i, relation)
+            if slot is not None:
+                slots[id(slot)] = slot
+        for perm in member.permissions:
+            if (t, i, perm) not in seen:
+                seen.add((t, i, perm))
+                stack.append((t, i, perm, depth + 1))
+        for tupleset, target in member.arrows:
+            for (gt, gid, _gr), e in slot_edges(index.slot(t, i, tupleset)):
+                if e is not PLAIN:
+                    if e.caveat is not None:
+                        return None
+                    if e.expires <= now:
+                        continue
+                    until = min(until, e.expires)
+                node = (gt, gid, target)
+                if (gt, target) in leaf_relations:
+                    deepest = max(deepest, depth + 1)
+                    if node not in read:
+                        read.add(node)
+                        slot = index.slot(gt, gid, target)
+                        if slot is not None:
+                            slots[id(slot)] = slot
+                elif (gt, target) in members and node not in seen:
+                    seen.add(node)
+                    entry = known.get(node)
+                    if entry is not None and entry.until > now:
+                        for slot in entry.slots:
+                            slots[id(slot)] = slot
+                        deepest = max(deepest, depth + 1 + entry.depth)
+                        until = min(until, entry.until)
+                    else:
+                        stack.append((gt, gid, target, depth + 1))
+        if len(seen) + len(slots) > FLAT_LIMIT:
+            return None
+    return Flattened(tuple(slots.values()), deepest, until)
