@@ -21,6 +21,7 @@ cross-cutting concerns so that the evaluation functions stay simple:
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from rebac.engine.index import (
     Edge,
     Groups,
     IndexView,
+    RelationshipIndex,
     SetsSlot,
     Slot,
     SubjectKey,
@@ -61,6 +63,7 @@ ClosureCache = dict[tuple[str, str, str], Closure]
 FlatCache = dict[tuple[str, str, str], "Flattened | None"]
 _MISSING = object()
 _UNKNOWN = Flattened((), 0, -INF)  # stands for "not flattened yet" in a FlatCache lookup
+_PLAINS = itertools.repeat(PLAIN)
 
 
 def check_deadline(deadline: float | None) -> None:
@@ -121,6 +124,7 @@ class Checker:
         "max_depth",
         "memberships",
         "memo",
+        "nodes",
         "now",
         "onstack",
         "pending",
@@ -157,6 +161,8 @@ class Checker:
         self.flats = flats
         self.index = index
         self.slot = index.slot
+        # The stored index's own dicts, for the flat paths (None over a contextual overlay).
+        self.nodes = index.nodes if isinstance(index, RelationshipIndex) else None
         self.cache = cache
         self.closures = closures
         self.deadline = (
@@ -482,12 +488,20 @@ class Checker:
 
     def flat_top(self, rtype: str, rid: str, name: str) -> Value | None:
         """A flat member at the top of a check: its own slots read in place, its arrows
-        answered from their targets' flattened entries (None: evaluate normally)."""
+        answered from their targets' flattened entries (None: evaluate normally).
+
+        The hottest code of a check, hence written out: slots are read from the index's
+        dicts directly and an entry already flattened is used without a call.
+        """
         plan = self.plan
         member = plan.flat[(rtype, name)]
+        nodes = self.nodes
+        if nodes is None:
+            return None
         result: Value = False
         for relation in member.relations:
-            slot = self.slot(rtype, rid, relation)
+            held = nodes.get((rtype, relation))
+            slot = None if held is None else held.get(rid)
             if slot is not None:
                 r = self.read(slot)
                 if r is True:
@@ -504,13 +518,17 @@ class Checker:
             if r is not False:
                 result = v_or(result, r)
         leaves = plan.leaf_relations
+        flats = self.flats
+        assert flats is not None
         now = self.now
+        near = self.max_depth - 2
         for tupleset, target in member.arrows:
-            tslot = self.slot(rtype, rid, tupleset)
+            held = nodes.get((rtype, tupleset))
+            tslot = None if held is None else held.get(rid)
             if tslot is None:
                 continue
             for (gt, gid, _gr), e in (
-                ((k, PLAIN) for k in tslot) if isinstance(tslot, tuple) else slot_edges(tslot)
+                zip(tslot, _PLAINS, strict=False) if isinstance(tslot, tuple) else slot_edges(tslot)
             ):
                 if e is not PLAIN:
                     if e.caveat is not None:
@@ -523,7 +541,9 @@ class Checker:
                 if (gt, target) in leaves:
                     r = self.direct(gt, gid, target)
                 elif (gt, target) in plan.flat:
-                    entry = self.flattened(gt, gid, target)
+                    entry = flats.get((gt, gid, target), _UNKNOWN)
+                    if entry is not None and (entry.until <= now or entry.depth >= near):
+                        entry = self.flattened(gt, gid, target)
                     if entry is None:
                         return None
                     r = self.read_all(entry.slots)
