@@ -32,7 +32,6 @@ import logging
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +67,8 @@ DECISION_FIELDS = tuple(f for f in FIELDS if f not in ("event_id", "time", "requ
 MAX_FIELD = 256
 
 PERMISSIONSHIP_DECISIONS = {1: "DENY", 2: "ALLOW", 3: "CONDITIONAL"}
+#: One encoder for every line (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=True, separators=(",", ":"))
 CHECK = "/rebac.api.v1.PermissionService/Check"
 CHECK_BULK = "/rebac.api.v1.PermissionService/CheckBulk"
 
@@ -93,7 +94,7 @@ class AuditLog:
         return cls(fd, str(path))
 
     def write(self, event: Mapping[str, Any]) -> None:
-        line = json.dumps(event, sort_keys=True, ensure_ascii=True, separators=(",", ":")) + "\n"
+        line = _ENCODER.encode(event) + "\n"
         data = line.encode("ascii")
         with self._lock:
             try:
@@ -114,11 +115,15 @@ class AuditLog:
             self._fd = -1
 
 
-def new_event(listener: str, rpc: str, request_id: str, peer: str) -> dict[str, Any]:
+def new_event(
+    listener: str, rpc: str, request_id: str, peer: str, started: float | None = None
+) -> dict[str, Any]:
+    """An event with every field; ``started`` (``time.time()``, default now) is its time."""
+    when = datetime.now(UTC) if started is None else datetime.fromtimestamp(started, UTC)
     event: dict[str, Any] = dict.fromkeys(FIELDS)
     event.update(
-        event_id=uuid.uuid4().hex,
-        time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        event_id=os.urandom(16).hex(),
+        time=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         listener=listener,
         rpc=rpc,
         request_id=request_id,
