@@ -10,6 +10,11 @@ Interceptor order (outermost first), fixed here and nowhere else:
    kind, and may end a call with their own status (the error layer leaves such a status alone);
 3. the servicer.
 
+The leading ``interceptors`` that are also :class:`~server.interceptors.HandlerLayer` (the auth
+layer is) are folded into the request interceptor, which wraps each method once instead of on
+every call; the order above is unchanged. gRPC then runs one interceptor per call, plus any
+plain ones that follow.
+
 Listeners: one :class:`RebacServer` is one listener. ``services`` picks which rebac services it
 serves (the data-plane and admin listeners of :mod:`server.auth` differ), ``credentials`` makes
 it TLS, ``extra_options`` adds gRPC server options, and ``companions`` are further listeners
@@ -54,7 +59,7 @@ from rebac.datastore import Datastore
 from rebac.errors import StoreAlreadyExists
 from rebac.store import StoreConfig, open_store
 from server.calls import CallControl
-from server.interceptors import RequestInterceptor
+from server.interceptors import HandlerLayer, RequestInterceptor
 from server.services.base import Deps
 from server.services.permissions import PermissionServicer
 from server.services.relationships import RelationshipServicer
@@ -113,6 +118,19 @@ def ensure_default_store(datastore: Datastore, store_id: str) -> bool:
     return True
 
 
+def split_layers(
+    interceptors: Sequence[Interceptor],
+) -> tuple[list[HandlerLayer], list[Interceptor]]:
+    """The leading interceptors that can wrap a method once (``wrap``), and the rest, which
+    stay gRPC interceptors after them: only a prefix is folded, so the order never changes."""
+    layers: list[HandlerLayer] = []
+    for n, interceptor in enumerate(interceptors):
+        if not isinstance(interceptor, HandlerLayer):
+            return layers, list(interceptors[n:])
+        layers.append(interceptor)
+    return layers, []
+
+
 #: Seconds between garbage-collection rounds of the store (see Datastore.gc).
 GC_INTERVAL = 600.0
 
@@ -151,9 +169,10 @@ class RebacServer:
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             *extra_options,
         ]
+        layers, rest = split_layers(interceptors)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rebac"),
-            interceptors=[RequestInterceptor(), *interceptors],
+            interceptors=[RequestInterceptor(layers), *rest],
             options=options,
         )
         deps = Deps(datastore, settings, self.control)

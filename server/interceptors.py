@@ -8,6 +8,14 @@ The request id comes from the caller's ``x-request-id`` metadata when it is a sh
 safe characters (so a gateway's id carries through), else a fresh one; it is returned in the
 ``x-request-id`` trailer and in every error's details, and readable by inner interceptors (the
 auth and audit layers) through :func:`current_request_id`.
+
+**One layer, wrapped once per method.** gRPC asks the interceptors for a handler on every call;
+a chain of interceptors that each wrap the handler anew costs a closure, a handler object and a
+table lookup per layer per call. Here the layers that depend only on the method (the auth layer
+is one: see :class:`HandlerLayer`) are folded into this one interceptor, and the handler they
+produce for a method is built at the method's first call and reused while gRPC hands over the
+same inner handler (it does, for registered methods). Plain gRPC interceptors still work: they
+run after these layers, in the order given, every call.
 """
 
 from __future__ import annotations
@@ -15,11 +23,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import re
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
 import grpc
 
@@ -32,12 +40,25 @@ log = logging.getLogger("rebac.server")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}\Z")
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("rebac_request_id", default="")
 
+#: Methods whose wrapped handler is remembered (the API has a few dozen).
+MAX_METHODS = 256
+
 if TYPE_CHECKING:  # grpc-stubs makes these generic; the runtime classes are not
     Handler = grpc.RpcMethodHandler[Any, Any]
     _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
 else:
     Handler = grpc.RpcMethodHandler
     _ServerInterceptor = grpc.ServerInterceptor
+
+
+@runtime_checkable
+class HandlerLayer(Protocol):
+    """A layer that wraps one method's handler once and serves every call of the method with
+    the result: what it wraps may depend on the method, never on one call's metadata (those
+    it reads per call, inside the wrapped behaviour). ``None`` hides the method (gRPC answers
+    UNIMPLEMENTED, as for a method that does not exist)."""
+
+    def wrap(self, method: str, handler: Handler) -> Handler | None: ...
 
 
 def current_request_id() -> str:
@@ -49,7 +70,7 @@ def _incoming_id(context: grpc.ServicerContext) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == REQUEST_ID_KEY and isinstance(value, str) and _SAFE_ID.match(value):
             return value
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def _already_aborted(context: grpc.ServicerContext) -> bool:
@@ -69,41 +90,36 @@ def _fail(exc: Exception, context: grpc.ServicerContext, request_id: str) -> NoR
     context.abort_with_status(internal_status(exc, request_id))
 
 
-class _Scope:
-    """Request id in place for the duration of one call, plus a debug log line at the end."""
+def _reset(token: contextvars.Token[str]) -> None:
+    # A stream closed by the garbage collector runs this in another thread's context.
+    with contextlib.suppress(ValueError):
+        _request_id.reset(token)
 
-    def __init__(self, method: str, context: grpc.ServicerContext):
-        self.method = method
-        self.context = context
-        self.request_id = _incoming_id(context)
-        self.started = time.monotonic()
-        self._token = _request_id.set(self.request_id)
 
-    def succeeded(self) -> None:
-        self.context.set_trailing_metadata(((REQUEST_ID_KEY, self.request_id),))
-
-    def close(self, outcome: str) -> None:
-        # A stream closed by the garbage collector runs this in another thread's context.
-        with contextlib.suppress(ValueError):
-            _request_id.reset(self._token)
-        if log.isEnabledFor(logging.DEBUG):
-            ms = (time.monotonic() - self.started) * 1000
-            log.debug("%s %s %.1f ms (request id %s)", self.method, outcome, ms, self.request_id)
+def _done(method: str, outcome: str, started: float, request_id: str) -> None:
+    ms = (time.monotonic() - started) * 1000
+    log.debug("%s %s %.1f ms (request id %s)", method, outcome, ms, request_id)
 
 
 def _unary(method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+    debug = log.isEnabledFor
+
     def call(request: Any, context: grpc.ServicerContext) -> Any:
-        scope = _Scope(method, context)
+        request_id = _incoming_id(context)
+        token = _request_id.set(request_id)
+        started = time.monotonic() if debug(logging.DEBUG) else 0.0
         outcome = "failed"
         try:
             response = behavior(request, context)
-            scope.succeeded()
+            context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
             outcome = "ok"
             return response
         except Exception as exc:
-            _fail(exc, context, scope.request_id)
+            _fail(exc, context, request_id)
         finally:
-            scope.close(outcome)
+            _reset(token)
+            if started:
+                _done(method, outcome, started, request_id)
 
     return call
 
@@ -112,24 +128,60 @@ def _streaming(
     method: str, behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
 ) -> Callable[..., Iterator[Any]]:
     def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        scope = _Scope(method, context)
+        request_id = _incoming_id(context)
+        token = _request_id.set(request_id)
+        started = time.monotonic()
         outcome = "failed"
         try:
             yield from behavior(request, context)
-            scope.succeeded()
+            context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
             outcome = "ok"
         except CallCancelled:
             outcome = "cancelled"
         except Exception as exc:
-            _fail(exc, context, scope.request_id)
+            _fail(exc, context, request_id)
         finally:
-            scope.close(outcome)
+            _reset(token)
+            if log.isEnabledFor(logging.DEBUG):
+                _done(method, outcome, started, request_id)
 
     return call
 
 
+def _request_scope(method: str, handler: Handler) -> Handler:
+    """``handler`` with a request id and the error table around each of its calls."""
+    de, ser = handler.request_deserializer, handler.response_serializer
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(_unary(method, handler.unary_unary), de, ser)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(_unary(method, handler.stream_unary), de, ser)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            _streaming(method, handler.unary_stream), de, ser
+        )
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            _streaming(method, handler.stream_stream), de, ser
+        )
+    return handler  # pragma: no cover - grpc has no other kind
+
+
 class RequestInterceptor(_ServerInterceptor):
-    """Request ids and the error table for every handler kind. Always the outermost one."""
+    """Request ids and the error table for every handler kind, around ``layers`` (outermost
+    first). Always the outermost interceptor; see the module docstring."""
+
+    def __init__(self, layers: Sequence[HandlerLayer] = ()):
+        self.layers = tuple(layers)
+        self._wrapped: dict[str, tuple[Handler, Handler | None]] = {}
+
+    def wrap(self, method: str, handler: Handler) -> Handler | None:
+        """``handler`` inside every layer, then inside the request scope."""
+        for layer in reversed(self.layers):
+            wrapped = layer.wrap(method, handler)
+            if wrapped is None:
+                return None
+            handler = wrapped
+        return _request_scope(method, handler)
 
     def intercept_service(
         self,
@@ -140,19 +192,10 @@ class RequestInterceptor(_ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
-        de, ser = handler.request_deserializer, handler.response_serializer
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_unary(method, handler.unary_unary), de, ser)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                _unary(method, handler.stream_unary), de, ser
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _streaming(method, handler.unary_stream), de, ser
-            )
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                _streaming(method, handler.stream_stream), de, ser
-            )
-        return handler  # pragma: no cover - grpc has no other kind
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self.wrap(method, handler)
+        if len(self._wrapped) < MAX_METHODS or method in self._wrapped:
+            self._wrapped[method] = (handler, wrapped)
+        return wrapped

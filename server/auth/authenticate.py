@@ -1,6 +1,7 @@
 """Authentication: call metadata (and the peer certificate) in, a :class:`Principal` out.
 
-No gRPC here either; the interceptor hands over the metadata pairs and ``auth_context()``.
+No gRPC here either; the interceptor hands over the metadata pairs and a way to get
+``auth_context()`` (asked for only when a client certificate matters).
 The rules about the header itself:
 
 * exactly one ``authorization`` entry: two of them are refused, since which one a proxy, a
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from server.auth.apikeys import ApiKeys, looks_like_key
@@ -31,6 +32,9 @@ _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([!-~]+)")
 
 Metadata = Sequence[tuple[str, str | bytes]]
 AuthContext = Mapping[str, Sequence[bytes]]
+#: The connection's auth context, asked for only when a decision needs it (a client
+#: certificate); building it costs a little on every call that does not.
+PeerContext = Callable[[], AuthContext]
 
 
 @dataclass(frozen=True)
@@ -41,13 +45,13 @@ class Authenticator:
     api_keys: ApiKeys | None = None
     certs: CertIdentities | None = None
 
-    def authenticate(self, metadata: Metadata, auth_context: AuthContext) -> Principal:
+    def authenticate(self, metadata: Metadata, auth_context: PeerContext) -> Principal:
         values = [v for k, v in metadata if k.lower() == AUTHORIZATION]
         if len(values) > 1:
             raise AuthFailure("duplicate_authorization", f"{len(values)} headers")
         if not values:
             if self.certs is not None:
-                principal = self.certs.authenticate(auth_context)
+                principal = self.certs.authenticate(auth_context())
                 if principal is not None:
                     return principal
                 raise AuthFailure("no_credentials", "client certificate not in identities")
@@ -70,7 +74,7 @@ class Authenticator:
             raise AuthFailure("token_not_accepted")
         principal = self.tokens.verify(credential)
         if principal.cert_thumbprint is not None:
-            presented = peer_thumbprint(auth_context)
+            presented = peer_thumbprint(auth_context())
             if presented is None or not hmac.compare_digest(
                 presented.encode(), principal.cert_thumbprint.encode()
             ):

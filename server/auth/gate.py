@@ -1,14 +1,19 @@
 """One call's passage through the auth layer: admission (authentication, scope, tenancy,
 step-up) and its audit record. The order and its reasons are in :mod:`server.auth.interceptor`.
 
-A :class:`Gate` is made per call by the interceptor, inside the worker thread that runs the
-handler; it ends refused calls itself (``abort_with_status``) and writes exactly one audit line
-per call, whatever the outcome.
+What depends only on the method (its scope, whether it is an admin action, whether an admitted
+call is audited, how its request is described) is worked out once per method into a
+:class:`Route`; a :class:`Gate` is made per call by the interceptor, inside the worker thread
+that runs the handler. It ends refused calls itself (``abort_with_status``) and writes exactly
+one audit line per call, whatever the outcome. The line is assembled when it is written, from
+what the gate kept (request, principal, outcome), so a call whose line is not written
+(``audit_calls = false``) costs no audit work at all.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
@@ -54,36 +59,58 @@ class AuthConfig:
     audit_calls: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One method on one listener, as the gate sees it (built once per method)."""
+
+    method: str
+    policy: MethodPolicy | None
+    #: audited whatever ``audit_calls`` says, and refused while the audit log is broken
+    admin_action: bool
+    #: an admitted call writes an audit line (refusals always do)
+    audited: bool
+    #: no scope, but an authenticated caller (reflection describes the API only)
+    reflection: bool
+
+    @classmethod
+    def of(cls, config: AuthConfig, method: str, policy: MethodPolicy | None) -> Route:
+        admin = is_admin_action(policy, config.listener)
+        return cls(method, policy, admin, admin or config.audit_calls, is_reflection(method))
+
+
 class Gate:
     """One call's admission and audit record."""
 
-    def __init__(
-        self,
-        config: AuthConfig,
-        method: str,
-        policy: MethodPolicy | None,
-        context: grpc.ServicerContext,
-    ):
+    __slots__ = (
+        "_written",
+        "config",
+        "context",
+        "principal",
+        "request",
+        "request_id",
+        "revision",
+        "route",
+        "started",
+        "store",
+    )
+
+    def __init__(self, config: AuthConfig, route: Route, context: grpc.ServicerContext):
         self.config = config
-        self.method = method
-        self.policy = policy
+        self.route = route
         self.context = context
+        self.request_id = current_request_id()
+        self.started = time.time()
         self.principal: Principal | None = None
-        self.event = au.new_event(
-            config.listener.value, method, current_request_id(), context.peer() or ""
-        )
+        self.request: Any = None
+        self.store: str | None = None  # of a client stream, from its first message
+        self.revision: str | None = None  # of a server stream, from its messages
         self._written = False
-        self.admin_action = is_admin_action(policy, config.listener)
 
     # -- admission -------------------------------------------------------------------------------
 
     def admit(self, request: Any) -> Principal:
         """Let the call through (returning its principal) or end it; audited either way."""
-        if request is not None:
-            try:
-                au.describe_request(self.method, request, self.event)
-            except Exception:  # describing a call must never fail it
-                log.exception("audit: cannot describe a %s request", self.method)
+        self.request = request
         try:
             principal = self._decide(request)
         except Refused as refusal:
@@ -91,30 +118,29 @@ class Gate:
         except RebacError as exc:  # tenancy: answered like a missing store
             self._refuse_store(exc)
             raise
-        self.principal = principal
         return principal
 
     def _decide(self, request: Any) -> Principal:
-        config = self.config
+        config, route, context = self.config, self.route, self.context
         try:
             principal = config.authenticator.authenticate(
-                tuple(self.context.invocation_metadata() or ()),
+                context.invocation_metadata() or (),
                 # grpc-stubs says Mapping[str, bytes]; at run time each value is a list of bytes
-                cast(AuthContext, self.context.auth_context()),
+                lambda: cast(AuthContext, context.auth_context()),
             )
         except AuthFailure as failure:
             raise Refused(st.unauthenticated(), failure.reason, failure.detail) from None
-        au.set_principal(self.event, principal)
-        if self.admin_action and not config.audit.healthy:
+        self.principal = principal
+        if route.admin_action and not config.audit.healthy:
             raise Refused(st.audit_unavailable(), "audit_unavailable")
-        policy = self.policy
+        policy = route.policy
         if policy is None:
-            if is_reflection(self.method):
+            if route.reflection:
                 return principal
-            raise Refused(st.not_served(self.method), "missing_scope")
+            raise Refused(st.not_served(route.method), "missing_scope")
         if not principal.has_scope(policy.scope):
             raise Refused(
-                st.missing_scope(self.method, policy.scope), "missing_scope", policy.scope
+                st.missing_scope(route.method, policy.scope), "missing_scope", policy.scope
             )
         if request is not None and policy.store_field:
             self._check_store(principal, getattr(request, policy.store_field, ""))
@@ -136,7 +162,7 @@ class Gate:
     def _check_store(self, principal: Principal, store_id: object) -> None:
         if not isinstance(store_id, str) or not store_id or principal.may_use_store(store_id):
             return  # an empty store id is the handler's to reject as a missing field
-        if self.method == CREATE_STORE:
+        if self.route.method == CREATE_STORE:
             raise Refused(st.store_not_granted(store_id), "store_not_granted", clip(store_id))
         raise st.store_not_found(store_id)
 
@@ -144,8 +170,8 @@ class Gate:
         """Tenancy for each message of a client stream (Import), audited like admission."""
         assert self.principal is not None
         store_id = getattr(message, "store_id", "")
-        if isinstance(store_id, str) and store_id and self.event["store"] is None:
-            self.event["store"] = clip(store_id)
+        if isinstance(store_id, str) and store_id and self.store is None:
+            self.store = store_id
         try:
             self._check_store(self.principal, store_id)
         except RebacError as exc:
@@ -154,54 +180,66 @@ class Gate:
 
     def _refuse_store(self, exc: RebacError) -> None:
         """Audit and log a store outside the principal's claim (the caller sees NOT_FOUND)."""
-        au.set_refusal(self.event, mapping_for(exc).code.name, "store_not_granted", str(exc))
+        event = self._event()
+        au.set_refusal(event, mapping_for(exc).code.name, "store_not_granted", str(exc))
         log.info(
             "%s refused %s for %s: store %s not granted (request id %s)",
             self.config.listener.value,
-            self.method,
-            quote(self.event["principal"]),
-            quote(self.event["store"]),
-            self.event["request_id"],
+            self.route.method,
+            quote(event["principal"]),
+            quote(event["store"]),
+            self.request_id,
         )
-        self._write(refused=True)
+        self._write(event)
 
     def _refuse(self, refusal: Refused) -> NoReturn:
         code = refusal.status.code.name
-        au.set_refusal(self.event, code, refusal.reason, refusal.detail)
+        event = self._event()
+        au.set_refusal(event, code, refusal.reason, refusal.detail)
         log.warning(
             "%s refused %s from %s: %s %s (request id %s)",
             self.config.listener.value,
-            self.method,
-            self.event["peer"],
+            self.route.method,
+            event["peer"],
             refusal.reason,
             refusal.detail,
-            self.event["request_id"],
+            self.request_id,
         )
-        self._write(refused=True)
+        self._write(event)
         self.context.abort_with_status(refusal.status)
         raise AssertionError("abort_with_status returned")  # pragma: no cover
 
     # -- outcome ---------------------------------------------------------------------------------
 
     def saw(self, response: Any) -> None:
+        """A message of a server stream: the latest revision it names is the call's."""
+        if not self.route.audited:
+            return
         try:
             revision = au.find_revision(response)
         except Exception:  # describing a call must never fail it
-            log.exception("audit: cannot read the revision of a %s response", self.method)
+            log.exception("audit: cannot read the revision of a %s response", self.route.method)
             return
         if revision is not None:
-            self.event["revision"] = revision
+            self.revision = revision
 
     def succeeded(self, response: Any) -> None:
-        self.event.update(decision="ALLOW", status="OK")
+        if self._written or not self.route.audited:
+            self._written = True
+            return
+        event = self._event()
+        event.update(decision="ALLOW", status="OK")
         if response is not None:
             try:
-                au.describe_response(self.method, response, self.event)
+                au.describe_response(self.route.method, response, event)
             except Exception:  # describing a call must never fail it
-                log.exception("audit: cannot describe a %s response", self.method)
-        self._write(refused=False)
+                log.exception("audit: cannot describe a %s response", self.route.method)
+        self._write(event)
 
     def failed(self, exc: BaseException) -> None:
+        if self._written or not self.route.audited:
+            self._written = True
+            return
         if isinstance(exc, RebacError):
             status = mapping_for(exc).code.name
         elif isinstance(exc, CallCancelled | GeneratorExit):
@@ -210,14 +248,38 @@ class Gate:
             code_of = getattr(self.context, "code", None)
             code = code_of() if callable(code_of) else None
             status = code.name if isinstance(code, grpc.StatusCode) else "INTERNAL"
-        self.event.update(decision="ERROR", status=status)
-        self._write(refused=False)
+        event = self._event()
+        event.update(decision="ERROR", status=status)
+        self._write(event)
 
-    def _write(self, *, refused: bool) -> None:
+    # -- the record ------------------------------------------------------------------------------
+
+    def _event(self) -> dict[str, Any]:
+        """The audit event of this call so far (see :mod:`server.auth.audit` for the fields)."""
+        route = self.route
+        try:
+            peer = self.context.peer() or ""
+        except Exception:  # a finished stream's context may no longer know it
+            peer = ""
+        event = au.new_event(
+            self.config.listener.value, route.method, self.request_id, peer, self.started
+        )
+        if self.request is not None:
+            try:
+                au.describe_request(route.method, self.request, event)
+            except Exception:  # describing a call must never fail it
+                log.exception("audit: cannot describe a %s request", route.method)
+        if self.store is not None and event["store"] is None:
+            event["store"] = clip(self.store)
+        if self.principal is not None:
+            au.set_principal(event, self.principal)
+        if self.revision is not None:
+            event["revision"] = self.revision
+        return event
+
+    def _write(self, event: dict[str, Any]) -> None:
         """One line per call: the first outcome recorded is the call's outcome."""
         if self._written:
             return
         self._written = True
-        config = self.config
-        if refused or config.audit_calls or self.admin_action:
-            config.audit.write(self.event)
+        self.config.audit.write(event)

@@ -19,6 +19,11 @@ Per call, in this order (the first refusal ends the call; the handler never runs
 Why the work happens inside the wrapped handler rather than in ``intercept_service``: gRPC
 calls ``intercept_service`` on its single polling thread, so anything slow there (a key fetch)
 would stall every connection; the wrapped handler runs in the worker pool.
+
+What does not depend on the call (the method's scope row, whether the listener exposes it,
+whether it is an admin action, whether its success is audited) is decided once per method in
+:meth:`AuthInterceptor.wrap`, which the server's request interceptor calls at a method's first
+call (:class:`~server.interceptors.HandlerLayer`); per call, only the gate runs.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from server.auth.gate import AuthConfig, Gate
+from server.auth.gate import AuthConfig, Gate, Route
 from server.auth.principal import Principal
-from server.auth.scopes import MethodPolicy, exposed, is_public, policy_for
+from server.auth.scopes import exposed, is_public, policy_for
 
 __all__ = ["AuthConfig", "AuthInterceptor"]
 
@@ -48,10 +53,27 @@ Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
 
 class AuthInterceptor(_ServerInterceptor):
-    """Authentication, authorization and audit for one listener (see the module docstring)."""
+    """Authentication, authorization and audit for one listener (see the module docstring).
+
+    A :class:`~server.interceptors.HandlerLayer` (:meth:`wrap`, folded into the server's one
+    interceptor) and, for use on its own, a gRPC interceptor."""
 
     def __init__(self, config: AuthConfig):
         self.config = config
+
+    def serves(self, method: str) -> bool:
+        """Whether this listener exposes ``method`` at all (unknown methods: the gate refuses
+        them, fail closed)."""
+        policy = policy_for(method)
+        return policy is None or exposed(policy, self.config.listener)
+
+    def wrap(self, method: str, handler: Handler) -> Handler | None:
+        """``handler`` behind the gate; None when this listener does not expose ``method``."""
+        if is_public(method):
+            return handler
+        if not self.serves(method):
+            return None  # not exposed here: UNIMPLEMENTED, as for a method that does not exist
+        return self._wrap(handler, Route.of(self.config, method, policy_for(method)))
 
     def intercept_service(
         self,
@@ -59,45 +81,43 @@ class AuthInterceptor(_ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         method = handler_call_details.method
-        if is_public(method):
-            return continuation(handler_call_details)
-        policy = policy_for(method)
-        if policy is not None and not exposed(policy, self.config.listener):
-            return None  # not exposed here: UNIMPLEMENTED, as for a method that does not exist
-        handler = continuation(handler_call_details)
-        if handler is None:
+        if not is_public(method) and not self.serves(method):
             return None
-        return self._wrap(handler, method, policy)
+        handler = continuation(handler_call_details)
+        return None if handler is None else self.wrap(method, handler)
 
-    def _wrap(self, handler: Handler, method: str, policy: MethodPolicy | None) -> Handler:
+    def _wrap(self, handler: Handler, route: Route) -> Handler:
         de, ser = handler.request_deserializer, handler.response_serializer
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, policy, handler.unary_unary), de, ser
+                self._unary(route, handler.unary_unary), de, ser
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._server_stream(method, policy, handler.unary_stream), de, ser
+                self._server_stream(route, handler.unary_stream), de, ser
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                self._client_stream(method, policy, handler.stream_unary), de, ser
+                self._client_stream(route, handler.stream_unary), de, ser
             )
         assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(
-            self._bidi(method, policy, handler.stream_stream), de, ser
+            self._bidi(route, handler.stream_stream), de, ser
         )
 
-    def _unary(self, method: str, policy: MethodPolicy | None, behavior: Behavior) -> Behavior:
+    def _unary(self, route: Route, behavior: Behavior) -> Behavior:
+        config = self.config
+        list_stores = route.method == LIST_STORES
+
         def call(request: Any, context: grpc.ServicerContext) -> Any:
-            gate = Gate(self.config, method, policy, context)
+            gate = Gate(config, route, context)
             principal = gate.admit(request)
             try:
                 response = behavior(request, context)
             except BaseException as exc:
                 gate.failed(exc)
                 raise
-            if method == LIST_STORES:
+            if list_stores:
                 _filter_stores(response, principal)
             gate.succeeded(response)
             return response
@@ -105,10 +125,12 @@ class AuthInterceptor(_ServerInterceptor):
         return call
 
     def _server_stream(
-        self, method: str, policy: MethodPolicy | None, behavior: Behavior
+        self, route: Route, behavior: Behavior
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+        config = self.config
+
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            gate = Gate(self.config, method, policy, context)
+            gate = Gate(config, route, context)
             gate.admit(request)
             try:
                 for response in behavior(request, context):
@@ -121,11 +143,11 @@ class AuthInterceptor(_ServerInterceptor):
 
         return call
 
-    def _client_stream(
-        self, method: str, policy: MethodPolicy | None, behavior: Behavior
-    ) -> Behavior:
+    def _client_stream(self, route: Route, behavior: Behavior) -> Behavior:
+        config = self.config
+
         def call(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-            gate = Gate(self.config, method, policy, context)
+            gate = Gate(config, route, context)
             gate.admit(None)
             first = next(requests, None)
             if first is not None:
@@ -141,10 +163,12 @@ class AuthInterceptor(_ServerInterceptor):
         return call
 
     def _bidi(
-        self, method: str, policy: MethodPolicy | None, behavior: Behavior
+        self, route: Route, behavior: Behavior
     ) -> Callable[[Iterator[Any], grpc.ServicerContext], Iterator[Any]]:
+        config = self.config
+
         def call(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-            gate = Gate(self.config, method, policy, context)
+            gate = Gate(config, route, context)
             gate.admit(None)
             try:
                 yield from behavior(requests, context)
