@@ -8,6 +8,11 @@ Input is validated here, at the edge, with errors that name the offending field 
 value (:class:`~rebac.errors.InvalidField`), e.g.
 ``resource.object_type: invalid type name (got 'Doc!')``. Whether a *valid* name exists in
 the schema is the engine's business (FAILED_PRECONDITION), not this module's.
+
+A server sees the same objects, subjects and permissions over and over: references that passed
+validation are remembered (:class:`_Known`, bounded), so a repeated one costs a dictionary
+lookup instead of the pattern matches and a new value. Only valid input is remembered; the
+field name matters only to an error, so it is not part of the key.
 """
 
 from __future__ import annotations
@@ -48,6 +53,27 @@ from rebac.revision import Consistency, ConsistencyMode
 from rebac.schema.diff import SchemaChange
 from rebac.store import ChangeSet
 
+# -- remembered conversions ---------------------------------------------------------------------
+
+#: Entries per table of remembered conversions (a few MiB at most; emptied when full).
+KNOWN_LIMIT = 16_384
+
+
+class _Known(dict[Any, Any]):
+    """A bounded table of conversions that succeeded: emptied when full (cheap, thread-safe
+    under the GIL, and a working set refills it at once)."""
+
+    def remember(self, key: Any, value: Any) -> None:
+        if len(self) >= KNOWN_LIMIT:
+            self.clear()
+        self[key] = value
+
+
+_known_objects = _Known()  # (type, id) -> ObjectRef
+_known_subjects = _Known()  # (type, id, relation, wildcard allowed) -> SubjectRef
+_known_relations = _Known()  # name -> name
+
+
 # -- scalars ------------------------------------------------------------------------------------
 
 
@@ -66,10 +92,13 @@ def type_name_in(value: str, field: str) -> str:
 
 
 def relation_in(value: str, field: str) -> str:
+    if value in _known_relations:
+        return value
     if not value:
         raise InvalidField(field, value, "required")
     if not is_valid_relation_name(value):
         raise InvalidField(field, value, "invalid relation or permission name")
+    _known_relations.remember(value, value)
     return value
 
 
@@ -122,10 +151,15 @@ def timestamp_in(message: Any) -> datetime:
 
 
 def object_in(message: core.ObjectReference, field: str) -> ObjectRef:
-    return ObjectRef(
-        type_name_in(message.object_type, f"{field}.object_type"),
-        object_id_in(message.object_id, f"{field}.object_id"),
-    )
+    key = (message.object_type, message.object_id)
+    ref: ObjectRef | None = _known_objects.get(key)
+    if ref is None:
+        ref = ObjectRef(
+            type_name_in(key[0], f"{field}.object_type"),
+            object_id_in(key[1], f"{field}.object_id"),
+        )
+        _known_objects.remember(key, ref)
+    return ref
 
 
 def object_out(ref: ObjectRef) -> core.ObjectReference:
@@ -136,11 +170,16 @@ def subject_in(
     message: core.SubjectReference, field: str, *, allow_wildcard: bool = False
 ) -> SubjectRef:
     obj = message.object
-    return SubjectRef(
-        type_name_in(obj.object_type, f"{field}.object.object_type"),
-        object_id_in(obj.object_id, f"{field}.object.object_id", allow_wildcard=allow_wildcard),
-        optional_relation_in(message.optional_relation, f"{field}.optional_relation"),
-    )
+    key = (obj.object_type, obj.object_id, message.optional_relation, allow_wildcard)
+    ref: SubjectRef | None = _known_subjects.get(key)
+    if ref is None:
+        ref = SubjectRef(
+            type_name_in(key[0], f"{field}.object.object_type"),
+            object_id_in(key[1], f"{field}.object.object_id", allow_wildcard=allow_wildcard),
+            optional_relation_in(key[2], f"{field}.optional_relation"),
+        )
+        _known_subjects.remember(key, ref)
+    return ref
 
 
 def subject_out(ref: SubjectRef) -> core.SubjectReference:
@@ -201,6 +240,8 @@ def contextual_in(
     so that an oversized request costs no work; whether each relationship fits the schema is
     checked by the servicer (it needs the schema) and again by the engine.
     """
+    if not messages:
+        return []
     if len(messages) > MAX_CONTEXTUAL_RELATIONSHIPS:
         raise LimitExceeded(
             f"{field}: too many contextual relationships: {len(messages)} > limit "
