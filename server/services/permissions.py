@@ -10,10 +10,16 @@ never stored. They are checked against the schema here, before evaluation, so th
 refused as INVALID_ARGUMENT naming ``contextual_relationships[i]`` -- for CheckBulk that makes it
 an error of the request, not of every item. The engine checks them again against the schema of
 the snapshot it evaluates at (the same one unless the request is pinned to an older revision).
+
+Check answers without caveat information are the same few messages for every call at one
+revision: :class:`Answers` builds them once per store and revision (the consistency token is an
+HMAC, not free) and hands out the same objects. They are shared, so nothing may change a
+response after the servicer returned it (nothing does: gRPC serializes it, the audit reads it).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -21,8 +27,9 @@ import grpc
 from rebac.api import convert as cv
 from rebac.api.v1 import permission_service_pb2 as pb
 from rebac.api.v1 import permission_service_pb2_grpc as pb_grpc
+from rebac.engine import Snapshot
 from rebac.errors import DeadlineExceeded, RebacError
-from rebac.model import LookupResult, Relationship
+from rebac.model import CheckResult, LookupResult, Relationship
 from server.calls import Budget
 from server.errors import TooManyChecks, describe, item_error_out
 from server.services.base import Deps, Query, canonical_context
@@ -34,9 +41,53 @@ CHUNK_GROWTH = 4
 MAX_CHUNK = 16_384
 
 
+#: Stores whose latest Check answers are kept (one revision each).
+MAX_ANSWER_STORES = 1024
+
+
+class Answers:
+    """Check responses without caveat information, per store at its latest revision seen.
+
+    The token of a revision depends only on the datastore, the store and the revision, so the
+    three possible answers are built once per (store, revision) and shared (never mutated)."""
+
+    def __init__(self) -> None:
+        self._by_store: dict[str, tuple[int, dict[int, pb.CheckResponse]]] = {}
+        self._lock = threading.Lock()
+
+    def response(self, store_id: str, snapshot: Snapshot, result: CheckResult) -> pb.CheckResponse:
+        if result.missing_context:
+            return pb.CheckResponse(
+                checked_at=cv.token_out(snapshot.token),
+                permissionship=cv.permissionship_out(result.permissionship),
+                partial_caveat_info=cv.caveat_info_out(result.missing_context),
+            )
+        revision = snapshot.revision
+        permissionship = int(result.permissionship)
+        known = self._by_store.get(store_id)
+        if known is not None and known[0] == revision:
+            answer = known[1].get(permissionship)
+            if answer is not None:
+                return answer
+        answer = pb.CheckResponse(
+            checked_at=cv.token_out(snapshot.token),
+            permissionship=cv.permissionship_out(result.permissionship),
+        )
+        with self._lock:
+            known = self._by_store.get(store_id)
+            if known is None or known[0] < revision:
+                if len(self._by_store) >= MAX_ANSWER_STORES:
+                    self._by_store.clear()
+                known = self._by_store[store_id] = (revision, {})
+            if known[0] == revision:
+                known[1][permissionship] = answer
+        return answer
+
+
 class PermissionServicer(pb_grpc.PermissionServiceServicer):
     def __init__(self, deps: Deps):
         self.deps = deps
+        self.answers = Answers()
 
     def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext) -> pb.CheckResponse:
         resource = cv.object_in(request.resource, "resource")
@@ -45,17 +96,14 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
         ctx = cv.context_in(request.context, request.HasField("context"))
         contextual = cv.contextual_in(request.contextual_relationships)
         consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
-        engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
+        store_id = cv.store_id_in(request.store_id)
+        engine = self.deps.datastore.engine(store_id)
         budget = self.deps.control.budget(context)
         snapshot = engine.snapshot(consistency)
         result = snapshot.check(
             resource, permission, subject, ctx, contextual=contextual, deadline=budget.end
         )
-        return pb.CheckResponse(
-            checked_at=cv.token_out(snapshot.token),
-            permissionship=cv.permissionship_out(result.permissionship),
-            partial_caveat_info=cv.caveat_info_out(result.missing_context),
-        )
+        return self.answers.response(store_id, snapshot, result)
 
     def CheckBulk(
         self, request: pb.CheckBulkRequest, context: grpc.ServicerContext
