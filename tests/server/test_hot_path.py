@@ -1,0 +1,124 @@
+"""What the Check path remembers between calls must never change an answer: remembered
+conversions still refuse bad input naming the right field, shared Check answers follow the
+revision (and stay untouched), answers with caveat information are never shared, and a method
+is wrapped once however many calls it serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+
+from rebac.api import convert as cv
+from rebac.api.v1 import core_pb2, permission_service_pb2, permission_service_pb2_grpc
+from rebac.client import Client
+from rebac.errors import InvalidField
+from rebac.model import Permissionship
+from server.app import RebacServer
+from server.interceptors import RequestInterceptor
+
+
+def _obj(t: str, i: str) -> core_pb2.ObjectReference:
+    return core_pb2.ObjectReference(object_type=t, object_id=i)
+
+
+def _subject(t: str, i: str, relation: str = "") -> core_pb2.SubjectReference:
+    return core_pb2.SubjectReference(object=_obj(t, i), optional_relation=relation)
+
+
+def test_a_remembered_reference_does_not_let_an_invalid_one_through() -> None:
+    assert cv.object_in(_obj("document", "d1"), "resource").id == "d1"
+    with pytest.raises(InvalidField) as refused:
+        cv.object_in(_obj("document", "d 1"), "resource")
+    assert refused.value.field == "resource.object_id"
+    with pytest.raises(InvalidField) as refused:
+        cv.object_in(_obj("Doc!", "d1"), "items[3].resource")
+    assert refused.value.field == "items[3].resource.object_type"
+    assert cv.subject_in(_subject("user", "*"), "s", allow_wildcard=True).id == "*"
+    with pytest.raises(InvalidField) as refused:
+        cv.subject_in(_subject("user", "*"), "subject")  # remembered only where allowed
+    assert refused.value.field == "subject.object.object_id"
+    assert cv.relation_in("view", "permission") == "view"
+    with pytest.raises(InvalidField):
+        cv.relation_in("", "permission")
+
+
+def test_remembered_references_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cv, "KNOWN_LIMIT", 10)
+    for n in range(50):
+        assert cv.object_in(_obj("document", f"bound{n}"), "resource").id == f"bound{n}"
+    assert len(cv._known_objects) <= 10
+
+
+def _check(stub: Any, user: str, context: dict[str, Any] | None = None) -> Any:
+    request = permission_service_pb2.CheckRequest(
+        store_id="default",
+        resource=_obj("document", "doc"),
+        permission="view",
+        subject=_subject("user", user),
+    )
+    if context is not None:
+        request.context.update(context)
+    return stub.Check(request, timeout=10)
+
+
+def test_shared_check_answers_follow_the_revision(client: Client, server: RebacServer) -> None:
+    from tests.server.conftest import SCHEMA
+
+    client.write_schema(SCHEMA)
+    client.touch("document:doc#viewer@user:ann")
+    with grpc.insecure_channel(server.address) as channel:
+        stub = permission_service_pb2_grpc.PermissionServiceStub(channel)
+        first = _check(stub, "ann")
+        again = _check(stub, "ann")
+        assert first == again
+        assert first.permissionship == core_pb2.PERMISSIONSHIP_HAS_PERMISSION
+        token = client.touch("document:doc#viewer@user:bob")
+        fresh = permission_service_pb2.CheckRequest(
+            store_id="default",
+            resource=_obj("document", "doc"),
+            permission="view",
+            subject=_subject("user", "bob"),
+            consistency=core_pb2.Consistency(
+                at_least_as_fresh=core_pb2.ConsistencyToken(token=token)
+            ),
+        )
+        later = stub.Check(fresh, timeout=10)
+        assert later.permissionship == core_pb2.PERMISSIONSHIP_HAS_PERMISSION
+        assert later.checked_at.token != first.checked_at.token
+        assert _check(stub, "zed").permissionship == core_pb2.PERMISSIONSHIP_NO_PERMISSION
+
+
+def test_answers_with_caveat_information_are_not_shared(client: Client) -> None:
+    from tests.server.conftest import SCHEMA
+
+    client.write_schema(SCHEMA)
+    client.touch("document:doc#viewer@user:dave[on_weekday]")
+    missing = client.check("document:doc", "view", "user:dave")
+    assert missing.permissionship is Permissionship.CONDITIONAL_PERMISSION
+    assert missing.result.missing_context == ("day",)
+    weekday = client.check("document:doc", "view", "user:dave", {"day": "monday"})
+    assert weekday.allowed
+    assert client.check("document:doc", "view", "user:dave").result.missing_context == ("day",)
+
+
+def test_a_method_is_wrapped_once_for_all_its_calls(server: RebacServer) -> None:
+    interceptor = next(
+        i
+        for i in server.server._state.interceptor_pipeline.interceptors  # type: ignore[attr-defined]
+        if isinstance(i, RequestInterceptor)
+    )
+    with grpc.insecure_channel(server.address) as channel:
+        stub = permission_service_pb2_grpc.PermissionServiceStub(channel)
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError):
+                _check(stub, "ann")  # no schema yet: an error is a call too
+    method = "/rebac.api.v1.PermissionService/Check"
+    assert method in interceptor._wrapped
+    first = interceptor._wrapped[method][1]
+    with grpc.insecure_channel(server.address) as channel:
+        stub = permission_service_pb2_grpc.PermissionServiceStub(channel)
+        with pytest.raises(grpc.RpcError):
+            _check(stub, "ann")
+    assert interceptor._wrapped[method][1] is first
