@@ -334,8 +334,9 @@ class Suite:
             for _ in cells:
                 progress.step(f"{name} · gRPC · skipped")
             return
+        token = server.token
         try:
-            spec = GrpcSpec(server.address, STORE_ID, server.token, MINIMIZE_LATENCY, opts.workers)
+            spec = GrpcSpec(server.address, STORE_ID, token, MINIMIZE_LATENCY, opts.workers)
             progress.say(f"{name}: importing {len(ds.relationships):,} relationships over gRPC")
             import_s = self._grpc_load(spec, ds)
             info.server_import_s = round(import_s, 3)
@@ -356,7 +357,7 @@ class Suite:
             server.stop()
         if opts.floor and not self.floor_done:
             self.floor_done = True
-            self.run_floor(queries.ops("check"))
+            self.run_floor(queries.ops("check"), token)
 
     def _grpc_load(self, spec: GrpcSpec, ds: Dataset) -> float:
         target = spec.open()
@@ -380,12 +381,14 @@ class Suite:
         finally:
             target.close()
 
-    def run_floor(self, ops: list[Op]) -> None:
+    def run_floor(self, ops: list[Op], token: str | None = None) -> None:
+        """The floor gets the very requests rebac got, its ``authorization`` header included
+        (the floor ignores it), so both sides pay alike for carrying it."""
         self.progress.say(f"starting the grpcio floor server ({self.opts.workers} workers)")
         with FloorProcess(self.opts.workers) as floor:
             for cell in floor_cells(self.opts):
                 self.progress.step(f"floor · {cell.concurrency} · check")
-                spec = GrpcSpec(floor.address, STORE_ID, None, MINIMIZE_LATENCY, self.opts.workers)
+                spec = GrpcSpec(floor.address, STORE_ID, token, MINIMIZE_LATENCY, self.opts.workers)
                 summary = self._run_remote(spec, cell.concurrency, ops, "floor")
                 self.report.results.append(_row("floor", cell, 0, summary, check_answers=False))
 
