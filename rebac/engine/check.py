@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.flat import Flattened, flatten
+from rebac.engine.flat import Flattened, SlotRef, flatten
 from rebac.engine.index import (
     INF,
     PLAIN,
@@ -48,6 +48,7 @@ from rebac.schema import ast
 
 if TYPE_CHECKING:
     from rebac.caveats import CompiledCaveat
+    from rebac.engine.learned import ClosureCache
 
 Evaluate = Callable[["Checker", str, str], Value]
 
@@ -58,7 +59,6 @@ SubjectCache = dict[tuple[str, str, str | None], set[tuple[str, str]]]
 SUBJECT_CACHE_LIMIT = 50_000
 #: What a pure subject set leads to, per revision: (memberships, entry, valid until).
 Closure = tuple[dict[tuple[str, str], set[str]], set[tuple[str, str]], float]
-ClosureCache = dict[tuple[str, str, str], Closure]
 #: Flattened flat members, per revision (None: the walk gave up; evaluate normally).
 FlatCache = dict[tuple[str, str, str], "Flattened | None"]
 _MISSING = object()
@@ -459,6 +459,7 @@ class Checker:
         entry = cache.get(key, _UNKNOWN)
         if entry is not None and entry.until <= self.now:  # never flattened, or expired
             plan = self.plan
+            assert isinstance(self.index, RelationshipIndex)  # flats are never given an overlay
             entry = flatten(
                 self.index, plan.flat, plan.leaf_relations, rtype, rid, name, self.now, cache
             )
@@ -469,12 +470,15 @@ class Checker:
             return None
         return entry
 
-    def read_all(self, slots: tuple[Slot, ...]) -> Value:
-        """The subject's membership in any of ``slots``."""
+    def read_all(self, reads: tuple[SlotRef, ...]) -> Value:
+        """The subject's membership in any of the slots ``reads`` refers to."""
         result: Value = False
         skey = self.skey
         plain = self.wkey is None
-        for slot in slots:
+        for held, rid in reads:
+            slot = held.get(rid)
+            if slot is None:
+                continue
             if plain and type(slot) is tuple:  # the common case, without a call
                 if skey in slot:
                     return True
@@ -512,7 +516,7 @@ class Checker:
             entry = self.flattened(rtype, rid, perm)
             if entry is None:
                 return None
-            r = self.read_all(entry.slots)
+            r = self.read_all(entry.reads)
             if r is True:
                 return True
             if r is not False:
@@ -546,7 +550,7 @@ class Checker:
                         entry = self.flattened(gt, gid, target)
                     if entry is None:
                         return None
-                    r = self.read_all(entry.slots)
+                    r = self.read_all(entry.reads)
                 else:
                     continue
                 if r is True:
@@ -640,9 +644,11 @@ class Checker:
         valid_until = INF
         found: dict[tuple[str, str], set[str]] = {(node[0], node[2]): {node[1]}}
         entry: set[tuple[str, str]] = set()
+        visited: list[tuple[str, str]] = []
         queue = [node]
         while queue:
             t, oid, rel = queue.pop()
+            visited.append((t, oid))
             by_use = index.resources_of_subject(t, oid)
             if not by_use:
                 continue
@@ -664,9 +670,7 @@ class Checker:
                         queue.append((rtype, rid, relation))
         result = (found, entry, valid_until)
         if closures is not None:
-            if len(closures) >= SUBJECT_CACHE_LIMIT:
-                closures.clear()
-            closures[node] = result
+            closures.put(node, result, visited)
         return result
 
 
@@ -849,7 +853,7 @@ def flat_evaluator(name: str, evaluate: Evaluate) -> Evaluate:
             value = ch.flat_top(rtype, rid, name)
         else:
             entry = ch.flattened(rtype, rid, name)
-            value = None if entry is None else ch.read_all(entry.slots)
+            value = None if entry is None else ch.read_all(entry.reads)
         return evaluate(ch, rtype, rid) if value is None else value
 
     return flat

@@ -18,6 +18,7 @@ Consistency (SpiceDB's four modes) decides which revision a query sees:
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import time
@@ -207,8 +208,6 @@ class Engine:
             except RevisionExpired:
                 self._rebuild(target)
                 return self._head.revision
-            if changes:
-                head.forget()  # what was learned is about the old relationships
             for cs in changes:
                 for rel in cs.deleted:
                     head.index.remove(rel)
@@ -217,6 +216,9 @@ class Engine:
                 if cs.schema_changed:
                     text, _ = self.store.read_schema(self.store_id, cs.revision)
                     head.plan = self._plan_for(text)
+                    head.forget()  # what was learned is about the old schema
+                else:  # only what these relationships could have changed is dropped
+                    head.changed(itertools.chain(cs.deleted, cs.touched))
                 head.revision = cs.revision
             return head.revision
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rebac.engine.index import INF, PLAIN, IndexView, Slot, slot_edges
+from rebac.engine.index import INF, PLAIN, RelationshipIndex, Slot, slot_edges
 from rebac.schema import ast
 
 #: Nodes one flattening may visit before it gives up.
@@ -42,10 +42,15 @@ class FlatMember:
     arrows: tuple[tuple[str, str], ...]  # (tupleset relation, target member)
 
 
-class Flattened(NamedTuple):
-    """The non-empty slots a flat member reads at one revision, for one object."""
+#: Where one slot lives: the index's dict for a ``(type, relation)`` and the object id. The
+#: slot itself is looked up at check time, so an entry stays valid when slots change.
+SlotRef = tuple[dict[str, Slot], str]
 
-    slots: tuple[Slot, ...]
+
+class Flattened(NamedTuple):
+    """The slots a flat member reads at one revision, for one object."""
+
+    reads: tuple[SlotRef, ...]
     depth: int  # the longest chain of nested members walked (what the depth limit counts)
     until: float  # when the first tupleset relationship followed expires
 
@@ -119,7 +124,7 @@ def flat_members(
 
 
 def flatten(
-    index: IndexView,
+    index: RelationshipIndex,
     members: dict[tuple[str, str], FlatMember],
     leaf_relations: frozenset[tuple[str, str]],
     rtype: str,
@@ -130,14 +135,15 @@ def flatten(
 ) -> Flattened | None:
     """The slots ``rtype:rid#name`` (a flat member) reads, or None when it gives up.
 
-    ``known`` holds entries flattened before (at this revision): an arrow target found there
-    contributes its slots without being walked again, so a folder costs its own slots plus
-    one lookup of its parent's entry.
+    The entry depends only on the tupleset relationships followed (not on what the slots
+    hold), which is what lets it outlive writes to the relations it reads (learned.py).
+    ``known`` holds entries flattened before: an arrow target found there contributes its
+    reads without being walked again, so a folder costs its own slots plus one lookup of its
+    parent's entry.
     """
     seen: set[tuple[str, str, str]] = {(rtype, rid, name)}
     stack: list[tuple[str, str, str, int]] = [(rtype, rid, name, 0)]
-    slots: dict[int, Slot] = {}  # by id(): a slot reached twice is read once
-    read: set[tuple[str, str, str]] = set()
+    reads: dict[tuple[int, str], SlotRef] = {}  # by (id of the dict, id): read a slot once
     deepest = 0
     until = INF
     while stack:
@@ -145,9 +151,8 @@ def flatten(
         deepest = max(deepest, depth)
         member = members[(t, m)]
         for relation in member.relations:
-            slot = index.slot(t, i, relation)
-            if slot is not None:
-                slots[id(slot)] = slot
+            held = index.holder(t, relation)
+            reads[(id(held), i)] = (held, i)
         for perm in member.permissions:
             if (t, i, perm) not in seen:
                 seen.add((t, i, perm))
@@ -163,21 +168,18 @@ def flatten(
                 node = (gt, gid, target)
                 if (gt, target) in leaf_relations:
                     deepest = max(deepest, depth + 1)
-                    if node not in read:
-                        read.add(node)
-                        slot = index.slot(gt, gid, target)
-                        if slot is not None:
-                            slots[id(slot)] = slot
+                    held = index.holder(gt, target)
+                    reads[(id(held), gid)] = (held, gid)
                 elif (gt, target) in members and node not in seen:
                     seen.add(node)
                     entry = known.get(node)
                     if entry is not None and entry.until > now:
-                        for slot in entry.slots:
-                            slots[id(slot)] = slot
+                        for ref in entry.reads:
+                            reads[(id(ref[0]), ref[1])] = ref
                         deepest = max(deepest, depth + 1 + entry.depth)
                         until = min(until, entry.until)
                     else:
                         stack.append((gt, gid, target, depth + 1))
-        if len(seen) + len(slots) > FLAT_LIMIT:
+        if len(seen) + len(reads) > FLAT_LIMIT:
             return None
-    return Flattened(tuple(slots.values()), deepest, until)
+    return Flattened(tuple(reads.values()), deepest, until)

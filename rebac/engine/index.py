@@ -155,10 +155,7 @@ class RelationshipIndex:
         shared = self._keys.get(skey)
         if shared is None:
             shared = self._keys[skey] = skey
-        nodes = self.nodes.get((rt, relation))
-        if nodes is None:
-            nodes = self.nodes[(rt, relation)] = {}
-        is_new = _slot_put(nodes, rid, shared, edge)
+        is_new = _slot_put(self.holder(rt, relation), rid, shared, edge)
         by_use = self._by_subject.get((st, sid))
         if by_use is None:
             by_use = self._by_subject[(st, sid)] = {}
@@ -173,8 +170,7 @@ class RelationshipIndex:
         nodes = self.nodes.get((r.type, rel.relation))
         if nodes is None or not _slot_pop(nodes, r.id, (s.type, s.id, s.relation)):
             return False
-        if not nodes:
-            del self.nodes[(r.type, rel.relation)]
+        # An emptied dict stays: flattened entries hold on to it (see holder()).
         by_use = self._by_subject[(s.type, s.id)]
         ukey = (r.type, rel.relation, s.relation)
         _uses_pop(by_use, ukey, r.id)
@@ -197,6 +193,14 @@ class RelationshipIndex:
         return _slot_get(self.slot(r.type, r.id, rel.relation), s.type, s.id, s.relation)
 
     # -- reads used by the evaluator ----------------------------------------------------------
+
+    def holder(self, resource_type: str, relation: str) -> dict[str, Slot]:
+        """The dict of slots of ``resource_type#relation``, created if need be; it is never
+        replaced or dropped, so a reference to it stays valid across writes."""
+        nodes = self.nodes.get((resource_type, relation))
+        if nodes is None:
+            nodes = self.nodes[(resource_type, relation)] = {}
+        return nodes
 
     def slot(self, resource_type: str, resource_id: str, relation: str) -> Slot | None:
         nodes = self.nodes.get((resource_type, relation))

@@ -101,6 +101,11 @@ class Plan:
             },
             frozenset(self.members),
         )
+        #: Relations a flat member follows as an arrow's tupleset: a change to one of them
+        #: can change flattened entries (learned.py).
+        self.flat_tuplesets = frozenset(
+            (t, tupleset) for (t, _), m in self.flat.items() for tupleset, _ in m.arrows
+        )
         # Imported late: check.py imports this module for its types.
         from rebac.engine.check import compile_expression, flat_evaluator, relation_evaluator
 

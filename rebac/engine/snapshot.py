@@ -8,12 +8,13 @@ answered at (``revision``, and ``token`` for clients).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.check import Checker, ClosureCache, FlatCache, SubjectCache
+from rebac.engine.check import Checker, FlatCache, SubjectCache
 from rebac.engine.expand import Expander, ExpandNode
 from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex
+from rebac.engine.learned import ClosureCache, Learned
 from rebac.engine.lookup import SubjectsWalker, candidate_resources, missing_of
 from rebac.engine.plan import Plan
 from rebac.engine.rules import (
@@ -47,24 +48,13 @@ class State:
     change is applied); older states are immutable.
     """
 
-    __slots__ = (
-        "checkers",
-        "checkers_until",
-        "closures",
-        "flats",
-        "index",
-        "plan",
-        "revision",
-        "subjects",
-    )
+    __slots__ = ("checkers", "checkers_until", "index", "learned", "plan", "revision")
 
     def __init__(self, index: RelationshipIndex, plan: Plan | None, revision: int):
         self.index = index
         self.plan = plan
         self.revision = revision
-        self.subjects: SubjectCache = {}
-        self.closures: ClosureCache = {}
-        self.flats: FlatCache = {}
+        self.learned = Learned()
         # Per subject, the checker of its context-free checks, with its memo of subproblem
         # results and its memberships: valid for this revision until ``checkers_until`` (the
         # next expiration of any relationship).
@@ -72,12 +62,16 @@ class State:
         self.checkers_until = -1.0
 
     def forget(self) -> None:
-        """Drop everything learned: the relationships changed."""
-        self.subjects.clear()
-        self.closures.clear()
-        self.flats.clear()
+        """Drop everything learned."""
+        self.learned.forget()
         self.checkers.clear()
         self.checkers_until = -1.0
+
+    def changed(self, rels: Iterable[Relationship]) -> None:
+        """``rels`` were written or deleted: drop what they could have changed."""
+        self.checkers.clear()
+        tuplesets = self.plan.flat_tuplesets if self.plan is not None else frozenset()
+        self.learned.changed(rels, tuplesets)
 
     def shared_checker(
         self, plan: Plan, s: SubjectRef, now: float, deadline: float | None, max_depth: int
@@ -105,9 +99,9 @@ class State:
                 now=now,
                 max_depth=max_depth,
                 deadline=deadline,
-                cache=self.subjects,
-                closures=self.closures,
-                flats=self.flats,
+                cache=self.learned.subjects,
+                closures=self.learned.closures,
+                flats=self.learned.flats,
             )
             return checker
         checker.now = now
@@ -327,11 +321,11 @@ class Snapshot:
                     s,
                     context,
                     deadline,
-                    state.subjects if shared else None,
+                    state.learned.subjects if shared else None,
                     None,
                     now,
-                    state.closures if shared else None,
-                    state.flats if shared else None,
+                    state.learned.closures if shared else None,
+                    state.learned.flats if shared else None,
                 )
                 value = checker.check(rtype, rid, permission)
             else:
@@ -434,9 +428,9 @@ class Snapshot:
             validate_check_target(plan.schema, resource_type, permission)
             validate_subject(plan.schema, s)
             index = self._view(state, plan, contextual)
-            cache = None if contextual else state.subjects
-            closures = None if contextual else state.closures
-            flats = None if contextual else state.flats
+            cache = None if contextual else state.learned.subjects
+            closures = None if contextual else state.learned.closures
+            flats = None if contextual else state.learned.flats
             checker = self._checker(
                 index, plan, s, context, deadline, cache, closures=closures, flats=flats
             )

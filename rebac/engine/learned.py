@@ -1,0 +1,95 @@
+"""What checks learn at the head revision, and what a write makes them forget.
+
+Dropping everything on every write would make a 99/1 read/write service evaluate cold after
+each write. Instead each cache says what it depends on, and a change drops only what it could
+have altered (Zanzibar's Leopard index is maintained this way: a membership edge changes the
+closures that walked through it, nothing else):
+
+* **closures** of pure subject sets (nested groups): a closure is a function of the
+  relationships *whose subject* is one of the objects its walk visited. A change drops the
+  closures that visited the changed relationship's subject object -- found through an inverse
+  map kept alongside -- and they are recomputed on their next use.
+* **flattened members** (flat.py): an entry is a function of the tupleset relationships its
+  walk followed (the slots it reads are looked up at check time). A change to a relation used
+  as a tupleset by a flat member drops them all; others leave them alone.
+* **per-subject results and relations** (checkers, subjects): a function of everything; every
+  change drops them. They are cheap to relearn: one check per subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rebac.engine.check import Closure, FlatCache, SubjectCache
+from rebac.model import Relationship
+
+#: Closures kept before the cache starts over (bounded by clearing, no LRU bookkeeping).
+CLOSURE_LIMIT = 50_000
+
+
+class ClosureCache:
+    """Closures of pure subject sets ``(type, id, relation)``, with the objects each visited."""
+
+    __slots__ = ("_by_root", "_users")
+
+    def __init__(self) -> None:
+        self._by_root: dict[tuple[str, str, str], Closure] = {}
+        # (type, id) of a visited object -> roots whose closure walked through it.
+        self._users: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_root)
+
+    def get(self, root: tuple[str, str, str]) -> Closure | None:
+        return self._by_root.get(root)
+
+    def put(
+        self, root: tuple[str, str, str], closure: Closure, visited: Iterable[tuple[str, str]]
+    ) -> None:
+        if len(self._by_root) >= CLOSURE_LIMIT:
+            self.clear()
+        self._by_root[root] = closure
+        users = self._users
+        for obj in visited:
+            roots = users.get(obj)
+            if roots is None:
+                users[obj] = {root}
+            else:
+                roots.add(root)
+
+    def changed(self, subject_type: str, subject_id: str) -> None:
+        """A relationship whose subject is ``subject_type:subject_id`` (any relation) was
+        written or deleted: drop the closures that read it."""
+        for root in self._users.pop((subject_type, subject_id), ()):
+            self._by_root.pop(root, None)
+
+    def clear(self) -> None:
+        self._by_root.clear()
+        self._users.clear()
+
+
+class Learned:
+    """The caches of the head state (an old, immutable state has its own, never invalidated)."""
+
+    __slots__ = ("closures", "flats", "subjects")
+
+    def __init__(self) -> None:
+        self.subjects: SubjectCache = {}
+        self.closures = ClosureCache()
+        self.flats: FlatCache = {}
+
+    def forget(self) -> None:
+        self.subjects.clear()
+        self.closures.clear()
+        self.flats.clear()
+
+    def changed(self, rels: Iterable[Relationship], tuplesets: frozenset[tuple[str, str]]) -> None:
+        """Drop what ``rels`` (written or deleted) could have changed; see the module doc."""
+        self.subjects.clear()
+        flats = self.flats
+        closures = self.closures
+        for rel in rels:
+            s = rel.subject
+            closures.changed(s.type, s.id)
+            if flats and (rel.resource.type, rel.relation) in tuplesets:
+                flats.clear()
