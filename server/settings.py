@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -61,6 +62,26 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells it)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+def auto_workers(settings: Mapping[str, Any]) -> int:
+    """The default worker count for (already validated) ``settings``: one process per core,
+    since one CPython process runs Python on one core at a time; 1 where several processes
+    cannot share the configuration (port 0, an in-memory store, TLS or an admin listener)."""
+    listen = settings.get("listen")
+    if not isinstance(listen, str) or split_address(listen)[1] == 0:
+        return 1
+    if settings.get("store") == "memory:":
+        return 1
+    if settings.get("tls_cert") is not None or settings.get("admin_listen"):
+        return 1
+    return max(1, min(usable_cores(), 64))
+
+
 class Settings(AuthSettings):
     """Everything ``rebac serve`` can be told. All durations are in seconds.
 
@@ -78,7 +99,15 @@ class Settings(AuthSettings):
     default_store: str = Field(
         "default", min_length=1, description="store created at start-up when none exists"
     )
-    workers: int = Field(1, ge=1, le=64, description="server processes sharing the port")
+    workers: int = Field(
+        None,
+        validate_default=True,
+        ge=1,
+        le=64,
+        description="server processes sharing the port (default: one per core when the "
+        "configuration allows several -- a fixed port, SQLite, no TLS, no admin listener -- "
+        "else 1; each process holds its own index, so memory grows with the count)",
+    )
     threads: int = Field(16, ge=1, le=1024, description="request threads per process")
     quantum: float = Field(
         0.1, ge=0, le=60, description="max staleness of minimize_latency reads (index refresh)"
@@ -111,6 +140,12 @@ class Settings(AuthSettings):
     def _valid_listen(cls, value: str) -> str:
         split_address(value)
         return value
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _default_workers(cls, value: object, info: ValidationInfo) -> object:
+        """Unset: every core, where several processes can share this configuration."""
+        return auto_workers(info.data) if value is None else value
 
     @field_validator("log_level")
     @classmethod

@@ -6,14 +6,27 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Settings, SettingsError, load_settings
+from server.settings import Settings, SettingsError, load_settings, usable_cores
 
 
 def test_defaults() -> None:
     s = load_settings(env={})
     assert s.listen == "127.0.0.1:50051" and s.is_loopback
     assert s.store_spec == "sqlite:.rebac-data/rebac.db"
-    assert s.workers == 1 and s.default_store == "default"
+    assert s.workers == min(usable_cores(), 64) and s.default_store == "default"
+
+
+def test_by_default_every_core_serves_where_several_processes_can() -> None:
+    cores = min(usable_cores(), 64)
+    assert Settings().workers == cores
+    assert load_settings({"listen": "127.0.0.1:7000"}, env={}).workers == cores
+    assert load_settings({"workers": "1"}, env={}).workers == 1  # asked for: kept
+    assert load_settings(env={"REBAC_WORKERS": "3"}).workers == 3
+    # where processes cannot share the configuration, one
+    assert Settings(listen="127.0.0.1:0").workers == 1
+    assert Settings(store="memory:").workers == 1
+    assert Settings(admin_listen="127.0.0.1:7001").workers == 1
+    assert Settings(tls_cert=Path("c.pem"), tls_key=Path("k.pem")).workers == 1
 
 
 @pytest.mark.parametrize(
