@@ -200,11 +200,6 @@ class Checker:
         self.memberships: list[dict[tuple[str, str], set[str]]] | None = None
         self.entry: set[tuple[str, str]] | None = None
 
-    @property
-    def settled(self) -> bool:
-        """No evaluation is in progress or was left unfinished (safe to reuse)."""
-        return not (self.stack or self.prov or self.pending or self.cut)
-
     def caveat(self, edge: Edge) -> Value:
         """The value of a caveated edge under the request context."""
         caveats = self.caveats

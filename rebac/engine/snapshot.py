@@ -87,7 +87,7 @@ class State:
             self.checkers_until = self.index.next_expiry(now)
         key = (s.type, s.id, s.relation)
         checker = self.checkers.get(key)
-        if checker is None or checker.plan is not plan or not checker.settled:
+        if checker is None or checker.plan is not plan or checker.prov or checker.stack:
             if len(self.checkers) >= RESULT_CACHE_SUBJECTS:
                 self.checkers.clear()
             checker = self.checkers[key] = Checker(
@@ -123,6 +123,7 @@ RESULT_CACHE_SUBJECTS = 10_000
 RESULT_CACHE_PER_SUBJECT = 20_000
 _object_cache: dict[str, ObjectRef] = {}
 _subject_cache: dict[str, SubjectRef] = {}
+_parts_cache: dict[str, tuple[str, str]] = {}
 
 
 def as_object(value: ObjectRef | str) -> ObjectRef:
@@ -139,13 +140,19 @@ def as_object(value: ObjectRef | str) -> ObjectRef:
 
 def object_parts(value: ObjectRef | str) -> tuple[str, str]:
     """``(type, id)`` of an object reference, without building an :class:`ObjectRef` for a
-    well-formed string (checks name a new resource far more often than a new subject)."""
+    string (remembered: services ask about the same resources over and over)."""
+    parts = _parts_cache.get(value)  # type: ignore[arg-type]
+    if parts is not None:
+        return parts
     if isinstance(value, ObjectRef):
         return value.type, value.id
     parts = split_object(value)
     if parts is None:
         ref = ObjectRef.parse(value)  # tolerates surrounding space; raises with the reason
         parts = ref.type, ref.id
+    if len(_parts_cache) >= _REF_CACHE_LIMIT:
+        _parts_cache.clear()
+    _parts_cache[value] = parts
     return parts
 
 
