@@ -32,8 +32,9 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Iterable, Mapping
+from json import encoder as json_encoder
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,29 @@ MAX_FIELD = 256
 PERMISSIONSHIP_DECISIONS = {1: "DENY", 2: "ALLOW", 3: "CONDITIONAL"}
 #: One encoder for every line (``json.dumps`` with options builds a new one per call).
 _ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+
+
+def _line_encoder() -> Callable[[Any], str]:
+    """``_ENCODER.encode`` without its per-call set-up: the C encoder is made once (an event
+    has no cycles to watch for, so no markers) and reused; the pure-Python one elsewhere."""
+    make: Any = getattr(json_encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has the C encoder
+        return _ENCODER.encode
+    chunks: Callable[[Any, int], Iterable[str]] = make(
+        None,
+        _ENCODER.default,
+        json_encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        True,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan, as json.dumps
+    )
+    return lambda value: "".join(chunks(value, 0))
+
+
+encode = _line_encoder()
 CHECK = "/rebac.api.v1.PermissionService/Check"
 CHECK_BULK = "/rebac.api.v1.PermissionService/CheckBulk"
 
@@ -94,7 +118,7 @@ class AuditLog:
         return cls(fd, str(path))
 
     def write(self, event: Mapping[str, Any]) -> None:
-        line = _ENCODER.encode(event) + "\n"
+        line = encode(event) + "\n"
         data = line.encode("ascii")
         with self._lock:
             try:
@@ -115,21 +139,49 @@ class AuditLog:
             self._fd = -1
 
 
+_second: tuple[int, str] = (-1, "")
+
+
+def utc_text(when: float) -> str:
+    """``when`` (``time.time()``) as ISO 8601 UTC to the millisecond, ``...T12:00:00.250Z``
+    (the text of one second is kept: lines come many to a second)."""
+    global _second
+    whole = int(when // 1)
+    millis = round((when - whole) * 1e6) // 1000
+    if millis >= 1000:
+        whole, millis = whole + 1, 0
+    second, text = _second
+    if second != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    return f"{text}.{millis:03d}Z"
+
+
 def new_event(
     listener: str, rpc: str, request_id: str, peer: str, started: float | None = None
 ) -> dict[str, Any]:
     """An event with every field; ``started`` (``time.time()``, default now) is its time."""
-    when = datetime.now(UTC) if started is None else datetime.fromtimestamp(started, UTC)
-    event: dict[str, Any] = dict.fromkeys(FIELDS)
-    event.update(
-        event_id=os.urandom(16).hex(),
-        time=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        listener=listener,
-        rpc=rpc,
-        request_id=request_id,
-        peer=clip(peer, MAX_FIELD),
-    )
-    return event
+    return {
+        "event_id": os.urandom(16).hex(),
+        "time": utc_text(time.time() if started is None else started),
+        "listener": listener,
+        "rpc": rpc,
+        "store": None,
+        "principal": None,
+        "auth_method": None,
+        "credential": None,
+        "resource": None,
+        "permission": None,
+        "subject": None,
+        "items": None,
+        "decision": None,
+        "revision": None,
+        "request_id": request_id,
+        "peer": clip(peer, MAX_FIELD),
+        "status": None,
+        "reason": None,
+        "detail": None,
+    }
 
 
 def set_principal(event: dict[str, Any], principal: Principal) -> None:
@@ -146,18 +198,23 @@ def set_refusal(event: dict[str, Any], status: str, reason: str, detail: str) ->
 
 
 def _object(ref: Any) -> str:
-    return f"{clip(ref.object_type, 128)}:{clip(ref.object_id, MAX_FIELD)}"
+    kind, oid = ref.object_type, ref.object_id
+    if len(kind) <= 128 and len(oid) <= MAX_FIELD:  # the usual case: nothing to clip
+        return f"{kind}:{oid}"
+    return f"{clip(kind, 128)}:{clip(oid, MAX_FIELD)}"
 
 
 def _subject(ref: Any) -> str:
     text = _object(ref.object)
-    return f"{text}#{clip(ref.optional_relation, 128)}" if ref.optional_relation else text
+    relation = ref.optional_relation
+    return f"{text}#{clip(relation, 128)}" if relation else text
 
 
 def _check_fields(item: Any) -> dict[str, str]:
+    permission = item.permission
     return {
         "resource": _object(item.resource),
-        "permission": clip(item.permission, 128),
+        "permission": permission if len(permission) <= 128 else clip(permission, 128),
         "subject": _subject(item.subject),
     }
 
@@ -187,7 +244,10 @@ def find_revision(message: Any) -> str | None:
 
 
 def describe_response(rpc: str, response: Any, event: dict[str, Any]) -> None:
-    revision = find_revision(response)
+    if rpc == CHECK:  # the hot path: its one token field, without walking the message
+        revision = response.checked_at.token if response.HasField("checked_at") else None
+    else:
+        revision = find_revision(response)
     if revision is not None:
         event["revision"] = revision
     if rpc == CHECK:

@@ -178,3 +178,35 @@ def test_errors_are_recorded_as_error(deployment: Deployment, keys: Keys) -> Non
         deployment.perm().Check(request, metadata=bearer(keys["ec"].sign(claims())), timeout=10)
     event = deployment.audit()[-1]
     assert (event["decision"], event["status"]) == ("ERROR", "INVALID_ARGUMENT")
+
+
+def test_a_line_is_exactly_what_json_dumps_makes_of_the_event() -> None:
+    import json
+
+    from server.auth.audit import encode, new_event
+
+    event = new_event("data", "/rebac.api.v1.PermissionService/Check", "r1", "ipv4:1.2.3.4:5")
+    assert list(event) != sorted(event) and set(event) == set(FIELDS)
+    event.update(
+        principal={"sub": 'a"b\\c\n\x1b', "iss": "é☃"},
+        items=[{"resource": "d:1", "decision": "ALLOW"}],
+        detail="\u2028</script>",
+        revision=None,
+    )
+    expected = json.dumps(event, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    assert encode(event) == expected
+    assert json.loads(encode(event)) == event
+
+
+def test_the_time_of_an_event_is_utc_to_the_millisecond() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    from server.auth.audit import utc_text
+
+    rng = random.Random(7)
+    for when in [0.0, 0.9995, 1.0, 1767225600.0, 1767225600.9999996] + [
+        rng.uniform(0, 4e9) for _ in range(2000)
+    ]:
+        expected = datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds")
+        assert utc_text(when) == expected.replace("+00:00", "Z"), when
