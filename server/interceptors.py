@@ -20,7 +20,6 @@ run after these layers, in the order given, every call.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
 import os
@@ -92,8 +91,10 @@ def _fail(exc: Exception, context: grpc.ServicerContext, request_id: str) -> NoR
 
 def _reset(token: contextvars.Token[str]) -> None:
     # A stream closed by the garbage collector runs this in another thread's context.
-    with contextlib.suppress(ValueError):
+    try:  # noqa: SIM105 - contextlib.suppress costs a microsecond on every call
         _request_id.reset(token)
+    except ValueError:
+        pass
 
 
 def _done(method: str, outcome: str, started: float, request_id: str) -> None:

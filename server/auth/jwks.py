@@ -221,6 +221,14 @@ class KeyCache:
         with self._cond:
             return self.source is not None and not self._current()
 
+    def current(self, kid: str) -> VerificationKey | None:
+        """The key for ``kid`` in the current set, or None: no refetch and no lock (two
+        attribute reads), for checking that a remembered token's key is still the one."""
+        key = self.static.get(kid)
+        if key is not None:
+            return key
+        return self._current().get(kid)
+
     def get(self, kid: str) -> VerificationKey | None:
         """The key for ``kid``, refetching at most once per interval; None if there is none."""
         key = self.static.get(kid)

@@ -231,7 +231,7 @@ class TokenVerifier:
         """The principal ``token`` stands for; AuthFailure when it is not acceptable here."""
         known = self.verified.get(token)
         if known is not None:
-            if self.clock() < known.exp and self.keys.get(known.kid) is known.key:
+            if self.clock() < known.exp and self.keys.current(known.kid) is known.key:
                 return known.principal
             self.verified.discard(token)  # expired or its key replaced: the full path decides
         entry = self._verify(token)
