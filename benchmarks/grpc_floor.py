@@ -2,9 +2,18 @@
 
 It serves the same ``PermissionService.Check`` method with the same messages as ``rebac
 serve``, with the same thread pool size and the same number of processes (``SO_REUSEPORT``),
-and is called by the same client code. Whatever it cannot exceed, no Python gRPC server on
-this machine can: rebac's gRPC figures are reported as a fraction of it, which says how much
-of the cost is rebac's and how much is grpcio's.
+and is called by the same client code with the same requests, ``authorization`` header
+included (it ignores the header; carrying it costs both ends of the connection). Whatever it
+cannot exceed, no Python gRPC server on this machine can: rebac's gRPC figures are reported as
+a fraction of it, which says how much of the cost is rebac's and how much is grpcio's.
+
+How the cores are shared: the load generator runs on the same machine (``threads:N`` in the
+suite's process, ``procs:P`` in P client processes), so clients and server processes compete
+for the same cores in both measurements. A call costs the client C and the server S of CPU
+time, and with every core busy the throughput is about cores / (C + S); the reported ratio is
+therefore (C + S_floor) / (C + S_rebac), which is milder than the servers' own ratio
+S_floor / S_rebac. On the 2-core development machine C is about 300-400 us per call, S_floor
+about 350-450 us.
 
     python -m benchmarks.grpc_floor --listen 127.0.0.1:50099 [--workers N] [--threads 16]
 """
