@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from benchmarks.peers import PEERS
+from rebac.engine import compiled
 
 SCHEMA_VERSION = 1
 
@@ -125,6 +126,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        "engine": "compiled (mypyc)" if compiled() else "pure Python",
     }
 
 

@@ -35,6 +35,7 @@ from rebac.engine.index import (
     IndexView,
     RelationshipIndex,
     SetsSlot,
+    SharedKey,
     Slot,
     SubjectKey,
     slot_edges,
@@ -175,7 +176,7 @@ class Checker:
         self.reach_key = (subject_type, subject_relation)
         # The subject as the index keys it (the shared tuple: small slots match it by
         # identity), its wildcard, and the group it sits in within a large slot.
-        self.skey = index.subject_key(subject_type, subject_id, subject_relation)
+        self.skey: SharedKey = index.subject_key(subject_type, subject_id, subject_relation)
         self.wkey: SubjectKey | None = (
             (subject_type, WILDCARD, None)
             if subject_relation is None and subject_type in plan.wildcard_types

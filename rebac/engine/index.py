@@ -32,6 +32,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
+from mypy_extensions import mypyc_attr
+
 from rebac.model import Relationship
 
 INF = float("inf")
@@ -51,6 +53,11 @@ class Edge(NamedTuple):
 PLAIN = Edge(None, None, INF)
 
 SubjectKey: TypeAlias = tuple[str, str, str | None]  # (type, id, relation or None)
+#: A subject key handed around as the very tuple stored in slots. Typed ``Any`` on purpose: a
+#: compiled build (mypyc, see setup.py) unpacks a fixed-length tuple into a C struct and
+#: boxes a new tuple when storing it, which would lose the sharing (memory) and the identity
+#: that makes ``key in slot`` cheap.
+SharedKey: TypeAlias = Any
 GroupKey: TypeAlias = tuple[str, str | None]  # (subject type, subject relation or None)
 Groups: TypeAlias = dict[GroupKey, dict[str, Edge]]
 #: A small plain slot (tuple of subject keys) or a dict of groups.
@@ -61,6 +68,7 @@ UseKey: TypeAlias = tuple[str, str, str | None]
 Uses: TypeAlias = tuple[str, ...] | dict[str, Edge]
 
 
+@mypyc_attr(native_class=False)  # a compiled build keeps it a plain tuple subclass
 class SetsSlot(tuple[SubjectKey, ...]):
     """A small slot holding at least one subject set. A plain ``tuple`` slot holds objects
     and wildcards only, so the checker answers it with one ``in`` test and no loop."""
@@ -128,13 +136,13 @@ class RelationshipIndex:
         self.nodes: dict[tuple[str, str], dict[str, Slot]] = {}
         self._by_subject: dict[tuple[str, str], dict[UseKey, Uses]] = {}
         # The one tuple of each subject key in use (shared by every slot naming it).
-        self._keys: dict[SubjectKey, SubjectKey] = {}
+        self._keys: dict[SubjectKey, SharedKey] = {}
         self._count = 0
 
     def __len__(self) -> int:
         return self._count
 
-    def subject_key(self, st: str, sid: str, srel: str | None) -> SubjectKey:
+    def subject_key(self, st: str, sid: str, srel: str | None) -> SharedKey:
         """The shared key tuple of a subject (a new tuple if no relationship names it)."""
         key = (st, sid, srel)
         return self._keys.get(key, key)
@@ -151,8 +159,8 @@ class RelationshipIndex:
         edge = edge_of(rel)
         if edge.expires != INF:
             heapq.heappush(self._expiries, edge.expires)
-        skey = (st, sid, srel)
-        shared = self._keys.get(skey)
+        skey: SharedKey = (st, sid, srel)
+        shared: SharedKey = self._keys.get(skey)
         if shared is None:
             shared = self._keys[skey] = skey
         is_new = _slot_put(self.holder(rt, relation), rid, shared, edge)
@@ -232,7 +240,7 @@ def _small(keys: tuple[SubjectKey, ...]) -> tuple[SubjectKey, ...]:
     return keys
 
 
-def _slot_put(nodes: dict[str, Slot], rid: str, key: SubjectKey, edge: Edge) -> bool:
+def _slot_put(nodes: dict[str, Slot], rid: str, key: SharedKey, edge: Edge) -> bool:
     """Put ``key`` with ``edge`` into the slot of ``rid``; True if the key was not there."""
     slot = nodes.get(rid)
     if slot is None:
@@ -266,7 +274,8 @@ def _slot_pop(nodes: dict[str, Slot], rid: str, key: SubjectKey) -> bool:
     if isinstance(slot, tuple):
         if key not in slot:
             return False
-        rest = tuple(k for k in slot if k != key)
+        kept: tuple[SharedKey, ...] = slot
+        rest = tuple(k for k in kept if k != key)
         if rest:
             nodes[rid] = _small(rest)
         else:
@@ -314,7 +323,7 @@ def _uses_pop(by_use: dict[UseKey, Uses], ukey: UseKey, rid: str) -> None:
 class IndexView(Protocol):
     """What the evaluators read: a :class:`RelationshipIndex` or an :class:`OverlayIndex`."""
 
-    def subject_key(self, st: str, sid: str, srel: str | None) -> SubjectKey: ...
+    def subject_key(self, st: str, sid: str, srel: str | None) -> SharedKey: ...
 
     def slot(self, resource_type: str, resource_id: str, relation: str) -> Slot | None: ...
 
@@ -337,7 +346,7 @@ class OverlayIndex:
         self._base = base
         self._extra = extra
 
-    def subject_key(self, st: str, sid: str, srel: str | None) -> SubjectKey:
+    def subject_key(self, st: str, sid: str, srel: str | None) -> SharedKey:
         return (st, sid, srel)
 
     def slot(self, resource_type: str, resource_id: str, relation: str) -> Slot | None:
