@@ -394,15 +394,32 @@ class Engine:
         """Create every relationship in one transaction (fails if any exists), validated
         against the schema as it streams in; returns the revision and the count."""
         plan = self._current_plan()
+        imported: list[Relationship] = []
+        shapes: set[tuple[object, ...]] = set()  # relationship shapes the schema accepted
 
         def validated(batch: Iterable[Relationship | str]) -> list[Relationship]:
-            out = [_rel(r) for r in batch]
-            for rel in out:
-                validate_relationship(plan.schema, plan.caveats, rel)
+            out: list[Relationship] = []
+            for r in batch:
+                parsed = isinstance(r, str)
+                rel = Relationship.parse(r) if isinstance(r, str) else r
+                validate_relationship(plan.schema, plan.caveats, rel, shapes, parsed=parsed)
+                out.append(rel)
+            imported.extend(out)
             return out
 
         result = self.store.import_relationships(self.store_id, map(validated, batches))
-        self.catch_up(result.revision)
+        with self.lock:
+            head = self._head
+            if head.revision == result.revision - 1 and head.plan is plan:
+                # Nothing else was written meanwhile: index what was imported as it is,
+                # instead of reading it all back from the store's change log.
+                add = head.index.add
+                for rel in imported:
+                    add(rel)
+                head.changed(imported)
+                head.revision = result.revision
+            else:
+                self.catch_up(result.revision)
         return result
 
     def read_relationships(

@@ -59,11 +59,42 @@ def _check_ids(obj: ObjectRef | SubjectRef, *, what: str, allow_wildcard: bool) 
 
 
 def validate_relationship(
-    schema: CompiledSchema, caveats: Mapping[str, CompiledCaveat], rel: Relationship
+    schema: CompiledSchema,
+    caveats: Mapping[str, CompiledCaveat],
+    rel: Relationship,
+    accepted: set[tuple[object, ...]] | None = None,
+    *,
+    parsed: bool = False,
 ) -> None:
-    """Raise if ``rel`` may not be stored under ``schema``."""
-    _check_ids(rel.resource, what="resource", allow_wildcard=False)
-    _check_ids(rel.subject, what="subject", allow_wildcard=True)
+    """Raise if ``rel`` may not be stored under ``schema``.
+
+    ``accepted`` (a bulk import's) remembers the shapes -- types, relations, caveat,
+    expiration -- already found allowed, so that most relationships cost only their caveat
+    context's check, which is per relationship. ``parsed``: ``rel`` came from
+    :meth:`Relationship.parse`, whose grammar already checked the ids and type names (all
+    but the length of a type name).
+    """
+    s = rel.subject
+    if not parsed or len(rel.resource.type) > 128 or len(s.type) > 128:
+        _check_ids(rel.resource, what="resource", allow_wildcard=False)
+        _check_ids(s, what="subject", allow_wildcard=True)
+    shape = (
+        rel.resource.type,
+        rel.relation,
+        s.type,
+        s.id == WILDCARD,
+        s.relation,
+        rel.caveat_name,
+        rel.expires_at is not None,
+    )
+    if accepted is None or shape not in accepted:
+        _check_shape(schema, rel)
+        if accepted is not None:
+            accepted.add(shape)
+    _check_context(caveats, rel)
+
+
+def _check_shape(schema: CompiledSchema, rel: Relationship) -> None:
     rtype = rel.resource.type
     _require_definition(schema, rtype)
     if (rtype, rel.relation) in schema.permissions:
@@ -103,6 +134,10 @@ def validate_relationship(
         raise InvalidSubjectType(
             f"subjects of type '{shown}' are not allowed on relation '{rtype}#{rel.relation}'"
         )
+
+
+def _check_context(caveats: Mapping[str, CompiledCaveat], rel: Relationship) -> None:
+    """A stored caveat context: within the size limit and of the caveat's parameter types."""
     if rel.caveat_name is not None and rel.caveat_context:
         size = context_size(rel.caveat_context)
         if size > MAX_STORED_CONTEXT_BYTES:
