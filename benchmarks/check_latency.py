@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmarks.datasets import DATASETS
 from rebac import Engine, Permissionship
+from rebac.tuning import settle
 
 
 def load(engine: Engine, relationships: list[str], batch: int = 5000) -> float:
@@ -66,6 +67,7 @@ def run(size: int, checks: int, seed: int) -> dict[str, Any]:
     ds = DATASETS["docs"](size, seed)
     engine = Engine(ds.schema)
     load_s = load(engine, ds.relationships)
+    settle()  # what rebac serve does after loading (rebac.tuning)
     queries = workload(engine, ds, checks, 0.3, seed)
     warmup = workload(engine, ds, 500, 0.3, seed + 1)
     perm = ds.permission

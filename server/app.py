@@ -58,6 +58,7 @@ from rebac.api.v1 import (
 from rebac.datastore import Datastore
 from rebac.errors import StoreAlreadyExists
 from rebac.store import StoreConfig, open_store
+from rebac.tuning import settle
 from server.calls import CallControl
 from server.interceptors import HandlerLayer, RequestInterceptor
 from server.services.base import Deps
@@ -291,6 +292,10 @@ def serve(
     datastore = open_datastore(settings)
     try:
         ensure_default_store(datastore, settings.default_store)
+        # Load the default store's index now, then keep the garbage collector off it.
+        if settings.default_store in datastore.list_stores():
+            datastore.engine(settings.default_store).catch_up()
+        settle()
         if build is not None:
             server = build(settings, datastore)
         else:
