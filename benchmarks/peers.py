@@ -149,13 +149,21 @@ class SpiceDBTarget:
         api = self.api
         create = api.RelationshipUpdate.Operation.OPERATION_CREATE
         start = time.perf_counter()
+        written = None
         for batch in _batches(relationships, WRITE_BATCH):
             updates = [
                 api.RelationshipUpdate(operation=create, relationship=_authzed_relationship(api, r))
                 for r in batch
             ]
-            self.perms.WriteRelationships(api.WriteRelationshipsRequest(updates=updates))
-        return time.perf_counter() - start
+            reply = self.perms.WriteRelationships(api.WriteRelationshipsRequest(updates=updates))
+            written = reply.written_at
+        seconds = time.perf_counter() - start
+        if written is not None and not self.consistency.HasField("fully_consistent"):
+            # minimize_latency may read a revision from before the load (SpiceDB quantizes
+            # revisions, 5 s by default) and answer for missing data; a client that wrote
+            # asks at least as fresh as its write, as rebac's own clients do with tokens.
+            self.consistency = api.Consistency(at_least_as_fresh=written)
+        return seconds
 
     def check(self, resource: str, permission: str, subject: str) -> bool:
         api = self.api
