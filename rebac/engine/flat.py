@@ -22,7 +22,6 @@ past :data:`FLAT_LIMIT` nodes, or when it would go deeper than the depth limit a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,6 +30,8 @@ from rebac.schema import ast
 
 #: Nodes one flattening may visit before it gives up.
 FLAT_LIMIT = 256
+#: Entries a per-revision cache holds before it starts over.
+CACHE_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,11 @@ def flat_members(
     return out
 
 
+#: Nested flattenings one flattening may start (deeper targets are walked in place).
+NESTING_LIMIT = 32
+_UNSET = Flattened((), 0, -INF)  # "not in the cache" (None there means "gave up")
+
+
 def flatten(
     index: RelationshipIndex,
     members: dict[tuple[str, str], FlatMember],
@@ -131,18 +137,38 @@ def flatten(
     rid: str,
     name: str,
     now: float,
-    known: Mapping[tuple[str, str, str], Flattened | None],
+    cache: dict[tuple[str, str, str], Flattened | None],
+    _active: set[tuple[str, str, str]] | None = None,
 ) -> Flattened | None:
     """The slots ``rtype:rid#name`` (a flat member) reads, or None when it gives up.
 
     The entry depends only on the tupleset relationships followed (not on what the slots
     hold), which is what lets it outlive writes to the relations it reads (learned.py).
-    ``known`` holds entries flattened before: an arrow target found there contributes its
-    reads without being walked again, so a folder costs its own slots plus one lookup of its
-    parent's entry.
+    An arrow target that is a flat member is flattened first and kept in ``cache`` (the
+    per-revision one): a folder then costs its own slots plus its parent's entry, and every
+    ancestor's entry is ready for the next check that reaches it. A target whose flattening
+    is under way (a cycle) or past :data:`NESTING_LIMIT` is walked in place instead.
     """
-    seen: set[tuple[str, str, str]] = {(rtype, rid, name)}
-    stack: list[tuple[str, str, str, int]] = [(rtype, rid, name, 0)]
+    active = set() if _active is None else _active
+    root = (rtype, rid, name)
+    active.add(root)
+    try:
+        return _walk(index, members, leaf_relations, root, now, cache, active)
+    finally:
+        active.discard(root)
+
+
+def _walk(
+    index: RelationshipIndex,
+    members: dict[tuple[str, str], FlatMember],
+    leaf_relations: frozenset[tuple[str, str]],
+    root: tuple[str, str, str],
+    now: float,
+    cache: dict[tuple[str, str, str], Flattened | None],
+    active: set[tuple[str, str, str]],
+) -> Flattened | None:
+    seen: set[tuple[str, str, str]] = {root}
+    stack: list[tuple[str, str, str, int]] = [(*root, 0)]
     reads: dict[tuple[int, str], SlotRef] = {}  # by (id of the dict, id): read a slot once
     deepest = 0
     until = INF
@@ -172,14 +198,23 @@ def flatten(
                     reads[(id(held), gid)] = (held, gid)
                 elif (gt, target) in members and node not in seen:
                     seen.add(node)
-                    entry = known.get(node)
-                    if entry is not None and entry.until > now:
-                        for ref in entry.reads:
-                            reads[(id(ref[0]), ref[1])] = ref
-                        deepest = max(deepest, depth + 1 + entry.depth)
-                        until = min(until, entry.until)
-                    else:
-                        stack.append((gt, gid, target, depth + 1))
+                    entry = cache.get(node, _UNSET)
+                    if entry is not None and entry.until <= now:  # not flattened (or stale)
+                        if node in active or len(active) >= NESTING_LIMIT:
+                            stack.append((gt, gid, target, depth + 1))
+                            continue
+                        entry = flatten(
+                            index, members, leaf_relations, gt, gid, target, now, cache, active
+                        )
+                        if len(cache) >= CACHE_LIMIT:
+                            cache.clear()
+                        cache[node] = entry
+                    if entry is None:
+                        return None
+                    for ref in entry.reads:
+                        reads[(id(ref[0]), ref[1])] = ref
+                    deepest = max(deepest, depth + 1 + entry.depth)
+                    until = min(until, entry.until)
         if len(seen) + len(reads) > FLAT_LIMIT:
             return None
     return Flattened(tuple(reads.values()), deepest, until)

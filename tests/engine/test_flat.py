@@ -275,3 +275,18 @@ def test_flattening_schema_ast_is_untouched() -> None:
     plan = build_plan(SCHEMA)
     member = plan.members[("folder", "view")]
     assert isinstance(getattr(member, "expr", None), ast.Union)
+
+
+def test_flattening_a_folder_leaves_its_ancestors_flattened_too() -> None:
+    e = Engine(SCHEMA)
+    e.touch(
+        *(f"folder:f{i}#parent@folder:f{i - 1}" for i in range(1, 6)),
+        "folder:f0#viewer@user:root",
+        "document:d#parent@folder:f5",
+    )
+    assert both(e, "document:d", "view", "user:root") is Permissionship.HAS_PERMISSION
+    flats = e._head.learned.flats
+    for i in range(6):
+        entry = flats.get(("folder", f"f{i}", "view"))
+        assert entry is not None
+        assert entry.depth == i  # f_i reaches f0 through i parents
