@@ -8,26 +8,41 @@ computed once across candidates.
 
 Lookup-subjects walks *forwards* from the resource and computes a
 :class:`~rebac.engine.subjectset.SubjectSet` per subproblem with SpiceDB's wildcard/exclusion
-algebra.
+algebra. Its answer is paged in id order (a wildcard ``*`` first): a page holds the subjects
+after the cursor's id. The first page cannot be had without the whole answer -- the smallest ids
+may come from any branch, and an exclusion or intersection is only decided against its other
+side's complete set -- so a big answer is computed once, kept sorted (:class:`SubjectPages`,
+in the state's :class:`PagedAnswers`) and every later page is a bisection and a slice.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from rebac.engine.check import CaveatContext, check_deadline
-from rebac.engine.index import IndexView, use_edges
+from rebac.engine.index import PLAIN, IndexView, use_edges
 from rebac.engine.plan import Member, PermissionInfo, Plan
 from rebac.engine.subjectset import SubjectSet
 from rebac.engine.values import Conditional, Value
 from rebac.errors import CycleDetected, MaximumDepthExceeded
-from rebac.model import WILDCARD
+from rebac.model import WILDCARD, LookupResult, Permissionship
 from rebac.schema import ast
 
 NodeKey = tuple[str, str, str | None]
+#: A context-free lookup-subjects query: resource type, id, permission, subject type, relation.
+SubjectsQuery = tuple[str, str, str, str, str | None]
 _BIG = 1 << 30
+
+#: Answers smaller than this are not kept: computing them again costs less than a millisecond.
+PAGED_MIN_SUBJECTS = 256
+#: Answers kept per state, and subjects in all of them, before the cache starts over (bounded
+#: by clearing, as the other caches; ~16 bytes a subject besides the ids, which the index
+#: already holds).
+PAGED_ANSWERS = 64
+PAGED_SUBJECTS = 2_000_000
 
 
 def candidate_resources(
@@ -195,14 +210,28 @@ class SubjectsWalker:
         out = SubjectSet()
         want_type, want_rel = self.want
         reach = self.plan.reach
+        now = self.now
         node = self.index.node(rtype, rid, rel)
         for (gt, gr), group in node.items():
             exact = gt == want_type and gr == want_rel
             nested = gr is not None and self.want in reach.get((gt, gr), ())
             if not exact and not nested:
                 continue
+            if exact and not nested and out.wildcard is False and WILDCARD not in group:
+                # The wanted subjects themselves (a big group is usually this): an uncaveated
+                # edge just adds its subject, as add_concrete(sid, True) does.
+                concrete = out.concrete
+                for sid, e in group.items():
+                    if e is PLAIN:
+                        concrete[sid] = True
+                    elif e.expires > now:
+                        if e.caveat is None:
+                            concrete[sid] = True
+                        else:
+                            out.add_concrete(sid, self.caveats.evaluate(e))
+                continue
             for sid, e in group.items():
-                if e.expires <= self.now:
+                if e.expires <= now:
                     continue
                 c: Value = True
                 if e.caveat is not None:
@@ -326,3 +355,128 @@ class SubjectsWalker:
 
 def missing_of(value: Value) -> tuple[str, ...]:
     return tuple(sorted(value.missing)) if isinstance(value, Conditional) else ()
+
+
+def subject_result(sid: str, value: Value) -> LookupResult:
+    if value is True:
+        return LookupResult(sid)
+    return LookupResult(sid, Permissionship.CONDITIONAL_PERMISSION, missing_of(value))
+
+
+class SubjectPages:
+    """One lookup-subjects answer, ready to be paged: the wildcard (if any) and the concrete
+    ids sorted, their conditions only where they are not plain ``True``.
+
+    Immutable once built, so a cached one may be paged from outside the engine's lock.
+    """
+
+    __slots__ = ("_wild", "conditions", "excluded", "ids", "wildcard")
+
+    def __init__(self, found: SubjectSet) -> None:
+        self.ids = sorted(found.concrete)
+        concrete = found.concrete
+        # Usually every value is True: counted in C, that is much cheaper than a scan.
+        plain = list(concrete.values()).count(True) == len(concrete)
+        self.conditions = {} if plain else {s: v for s, v in concrete.items() if v is not True}
+        self.wildcard = found.wildcard
+        self.excluded = found.excluded
+        self._wild: LookupResult | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids) + (self.wildcard is not False)
+
+    def _start(self, after: str | None) -> int:
+        return 0 if after is None else bisect_right(self.ids, after)
+
+    def _has_wildcard(self, include_wildcards: bool, after: str | None) -> bool:
+        return (
+            include_wildcards and self.wildcard is not False and (after is None or after < WILDCARD)
+        )
+
+    def count(self, include_wildcards: bool, after: str | None) -> int:
+        """How many results follow ``after``."""
+        wild = self._has_wildcard(include_wildcards, after)
+        return len(self.ids) - self._start(after) + wild
+
+    def page(
+        self, include_wildcards: bool, after: str | None, limit: int | None
+    ) -> list[LookupResult]:
+        """The results with an id above ``after``, the wildcard first, cut to ``limit`` -- the
+        same list as filtering the whole answer and slicing it with ``[:limit]``."""
+        start = self._start(after)
+        wild = self._has_wildcard(include_wildcards, after)
+        total = len(self.ids) - start + wild
+        n = total if limit is None else len(range(total)[:limit])
+        out: list[LookupResult] = []
+        if wild and n > 0:
+            out.append(self.wildcard_result())
+            n -= 1
+        conditions = self.conditions
+        for sid in self.ids[start : start + n]:
+            v = conditions.get(sid)
+            out.append(LookupResult(sid) if v is None else subject_result(sid, v))
+        return out
+
+    def wildcard_result(self) -> LookupResult:
+        """``*`` with the subjects it does not cover (sorted), built once."""
+        wild = self._wild
+        if wild is None:
+            excluded = tuple(subject_result(sid, v) for sid, v in sorted(self.excluded.items()))
+            base = subject_result(WILDCARD, self.wildcard)
+            wild = LookupResult(WILDCARD, base.permissionship, base.missing_context, excluded)
+            self._wild = wild
+        return wild
+
+
+class PagedAnswers:
+    """The big context-free lookup-subjects answers of one state, so that a paged lookup is
+    computed once and its later pages are slices.
+
+    Only a state's own revision and plan are ever in it (the head state clears it with what
+    it learned, on every change), and an answer is used only until the next relationship
+    expiry it was computed before. Never used with a caveat context or contextual
+    relationships: those answers belong to one request.
+    """
+
+    __slots__ = ("_entries", "_subjects", "hits")
+
+    def __init__(self) -> None:
+        self._entries: dict[SubjectsQuery, tuple[SubjectPages, Plan, int, float]] = {}
+        self._subjects = 0
+        self.hits = 0  # pages served from a kept answer (tests and benchmarks read it)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(
+        self, query: SubjectsQuery, plan: Plan, revision: int, now: float
+    ) -> SubjectPages | None:
+        entry = self._entries.get(query)
+        if entry is None:
+            return None
+        pages, kept_plan, kept_revision, until = entry
+        if kept_plan is not plan or kept_revision != revision or now >= until:
+            del self._entries[query]
+            self._subjects -= len(pages)
+            return None
+        self.hits += 1
+        return pages
+
+    def put(
+        self, query: SubjectsQuery, pages: SubjectPages, plan: Plan, revision: int, until: float
+    ) -> None:
+        """Keep ``pages`` (if big enough to be worth it) until ``until``."""
+        size = len(pages)
+        if size < PAGED_MIN_SUBJECTS or size > PAGED_SUBJECTS:
+            return
+        if len(self._entries) >= PAGED_ANSWERS or self._subjects + size > PAGED_SUBJECTS:
+            self.clear()
+        old = self._entries.get(query)
+        if old is not None:
+            self._subjects -= len(old[0])
+        self._entries[query] = (pages, plan, revision, until)
+        self._subjects += size
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._subjects = 0

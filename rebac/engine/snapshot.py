@@ -15,7 +15,7 @@ from rebac.engine.check import Checker, FlatCache, SubjectCache
 from rebac.engine.expand import Expander, ExpandNode
 from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex
 from rebac.engine.learned import ClosureCache, Learned
-from rebac.engine.lookup import SubjectsWalker, candidate_resources, missing_of
+from rebac.engine.lookup import SubjectPages, SubjectsWalker, candidate_resources, missing_of
 from rebac.engine.plan import Plan
 from rebac.engine.rules import (
     contextual_index,
@@ -480,7 +480,8 @@ class Snapshot:
         """Subjects of ``subject_type`` with ``permission`` on ``resource``, sorted by id.
 
         A wildcard comes back as id ``*`` (sorted first) with the subjects it does not cover in
-        ``excluded``. ``after``/``limit`` page through the result.
+        ``excluded``. ``after``/``limit`` page through the result: a big context-free answer
+        whose page is full is kept for this revision, so the next pages are slices of it.
         """
         r = as_object(resource)
         if subject_relation == "...":
@@ -494,26 +495,31 @@ class Snapshot:
             validate_check_target(plan.schema, r.type, permission)
             if subject_type not in plan.schema.definitions:
                 raise UnknownDefinition(f"object definition '{subject_type}' not found")
-            walker = SubjectsWalker(
-                plan,
-                self._view(state, plan, contextual),
-                subject_type,
-                subject_relation,
-                now=e.clock(),
-                max_depth=e.max_depth,
-                context=context,
-                deadline=deadline,
-            )
-            found = walker.subjects(r.type, r.id, permission)
-        out: list[LookupResult] = []
-        if include_wildcards and found.wildcard is not False:
-            excluded = tuple(_lookup_result(sid, v) for sid, v in sorted(found.excluded.items()))
-            wild = _lookup_result("*", found.wildcard)
-            out.append(LookupResult("*", wild.permissionship, wild.missing_context, excluded))
-        out.extend(_lookup_result(sid, v) for sid, v in sorted(found.concrete.items()))
-        if after is not None:
-            out = [x for x in out if x.id > after]
-        return out if limit is None else out[:limit]
+            now = e.clock()
+            # Only context-free answers are shared (rebac.engine.lookup.PagedAnswers).
+            answers = None if context or contextual else state.learned.lookups
+            query = (r.type, r.id, permission, subject_type, subject_relation)
+            pages = None if answers is None else answers.get(query, plan, state.revision, now)
+            if pages is None:
+                walker = SubjectsWalker(
+                    plan,
+                    self._view(state, plan, contextual),
+                    subject_type,
+                    subject_relation,
+                    now=now,
+                    max_depth=e.max_depth,
+                    context=context,
+                    deadline=deadline,
+                )
+                pages = SubjectPages(walker.subjects(r.type, r.id, permission))
+                if (
+                    answers is not None
+                    and limit is not None
+                    and 0 < limit <= pages.count(include_wildcards, after)
+                ):  # a full page: the next one will be asked for
+                    until = state.index.next_expiry(now)
+                    answers.put(query, pages, plan, state.revision, until)
+        return pages.page(include_wildcards, after, limit)
 
 
 def _view(state: State, plan: Plan, contextual: Sequence[Relationship | str]) -> IndexView:

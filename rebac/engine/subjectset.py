@@ -52,6 +52,11 @@ class SubjectSet:
     # -- building -------------------------------------------------------------------------------
 
     def add_concrete(self, sid: str, cond: Value) -> None:
+        if cond is True:  # the common case, without the three-valued arithmetic
+            self.concrete[sid] = True
+            if self.wildcard is not False:
+                self.excluded.pop(sid, None)
+            return
         if cond is False:
             return
         _put(self.concrete, sid, v_or(self.concrete.get(sid, False), cond))
@@ -100,6 +105,18 @@ class SubjectSet:
         return out
 
     def union_update(self, other: SubjectSet) -> None:
+        if other.wildcard is False and self.wildcard is False:
+            # Concrete subjects only (no exclusions to maintain): the common case, kept cheap.
+            concrete = self.concrete
+            if not concrete:
+                self.concrete = dict(other.concrete)
+                return
+            for sid, c in other.concrete.items():
+                if c is True:
+                    concrete[sid] = True
+                else:
+                    _put(concrete, sid, v_or(concrete.get(sid, False), c))
+            return
         if other.wildcard is not False:
             self.add_wildcard(other.wildcard, other.excluded)
         for sid, c in other.concrete.items():
