@@ -65,6 +65,8 @@ FlatCache = dict[tuple[str, str, str], "Flattened | None"]
 _MISSING = object()
 _UNKNOWN = Flattened((), 0, -INF)  # stands for "not flattened yet" in a FlatCache lookup
 _PLAINS = itertools.repeat(PLAIN)
+#: Direct groups of a subject above which its memberships are merged (see Checker._memberships).
+MERGE_ABOVE = 8
 
 
 def check_deadline(deadline: float | None) -> None:
@@ -595,9 +597,22 @@ class Checker:
 
         The closures are per revision and shared by every member of a group, so a subject
         costs a dict lookup per group it is directly in, however deep the nesting (Zanzibar's
-        Leopard idea); nothing per subject is copied or cached.
+        Leopard idea), and nothing is copied. A subject directly in more than
+        :data:`MERGE_ABOVE` groups has them merged once instead (into this checker, which the
+        subject's later checks reuse), so that a question costs one lookup, not one per group.
         """
-        ms = self.memberships = [self._closure(node)[0] for node in self._direct_sets()]
+        ms = [self._closure(node)[0] for node in self._direct_sets()]
+        if len(ms) > MERGE_ABOVE:
+            merged: dict[tuple[str, str], set[str]] = {}
+            for found in ms:
+                for kind, ids in found.items():
+                    have = merged.get(kind)
+                    if have is None:
+                        merged[kind] = set(ids)
+                    else:
+                        have |= ids
+            ms = [merged]
+        self.memberships = ms
         return ms
 
     def _entry(self) -> set[tuple[str, str]]:

@@ -66,3 +66,18 @@ def test_an_expired_membership_leaves_the_closures() -> None:
     assert e.check("document:d", "view", "user:temp").allowed
     now[0] += 11
     assert not e.check("document:d", "view", "user:temp").allowed
+
+
+def test_a_subject_in_many_groups_is_answered_through_each_of_them() -> None:
+    e = Engine(SCHEMA)
+    e.touch(
+        *(f"group:g{i}#member@user:busy" for i in range(40)),
+        "group:outer#member@group:g39#member",
+        "document:near#viewer@group:g0#member",
+        "document:far#viewer@group:outer#member",
+        "document:none#viewer@group:other#member",
+    )
+    for _ in range(2):
+        assert e.check("document:near", "view", "user:busy").allowed
+        assert e.check("document:far", "view", "user:busy").allowed
+        assert not e.check("document:none", "view", "user:busy").allowed
