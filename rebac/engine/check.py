@@ -58,8 +58,8 @@ _BIG = 1 << 30
 #: The relations a subject (or one of its memberships) is stored on, per revision.
 SubjectCache = dict[tuple[str, str, str | None], set[tuple[str, str]]]
 SUBJECT_CACHE_LIMIT = 50_000
-#: What a pure subject set leads to, per revision: (memberships, entry, valid until).
-Closure = tuple[dict[tuple[str, str], set[str]], set[tuple[str, str]], float]
+#: What a pure subject set leads to, per revision: (memberships, valid until).
+Closure = tuple[dict[tuple[str, str], set[str]], float]
 #: Flattened flat members, per revision (None: the walk gave up; evaluate normally).
 FlatCache = dict[tuple[str, str, str], "Flattened | None"]
 _MISSING = object()
@@ -629,11 +629,14 @@ class Checker:
             if hit is not None:
                 self.entry = hit
                 return hit
+        index = self.index
         entry: set[tuple[str, str]] = set()
         for oid in (self.sid, WILDCARD) if self.srel is None else (self.sid,):
-            entry.update((rt, rel) for rt, rel, _ in self.index.resources_of_subject(self.st, oid))
+            entry.update((rt, rel) for rt, rel, _ in index.resources_of_subject(self.st, oid))
         for node in self._direct_sets():
-            entry |= self._closure(node)[1]
+            for (gt, _gr), ids in self._closure(node)[0].items():
+                for gid in ids:
+                    entry.update((rt, rel) for rt, rel, _ in index.resources_of_subject(gt, gid))
         self.entry = entry
         if cache is not None:
             if len(cache) >= SUBJECT_CACHE_LIMIT:
@@ -643,18 +646,17 @@ class Checker:
 
     def _closure(self, node: tuple[str, str, str]) -> Closure:
         """A pure subject set and every pure subject set containing it, transitively (one
-        reverse walk), the relations any of them is stored on, and until when that holds."""
+        reverse walk), and until when that holds."""
         closures = self.closures
         if closures is not None:
             hit = closures.get(node)
-            if hit is not None and hit[2] > self.now:
+            if hit is not None and hit[1] > self.now:
                 return hit
         pure = self.plan.pure_sets
         index = self.index
         now = self.now
         valid_until = INF
         found: dict[tuple[str, str], set[str]] = {(node[0], node[2]): {node[1]}}
-        entry: set[tuple[str, str]] = set()
         visited: list[tuple[str, str]] = []
         queue = [node]
         while queue:
@@ -663,7 +665,6 @@ class Checker:
             by_use = index.resources_of_subject(t, oid)
             if not by_use:
                 continue
-            entry.update((rtype, relation) for rtype, relation, _ in by_use)
             for rtype, relation in pure:
                 uses = by_use.get((rtype, relation, rel))
                 if uses is None:
@@ -679,7 +680,7 @@ class Checker:
                     if rid not in ids:
                         ids.add(rid)
                         queue.append((rtype, rid, relation))
-        result = (found, entry, valid_until)
+        result = (found, valid_until)
         if closures is not None:
             closures.put(node, result, visited)
         return result
