@@ -153,9 +153,53 @@ def flatten(
     root = (rtype, rid, name)
     active.add(root)
     try:
+        chained = _chain(index, members, leaf_relations, root, now, cache, active)
+        if chained is not _UNSET:
+            return chained
         return _walk(index, members, leaf_relations, root, now, cache, active)
     finally:
         active.discard(root)
+
+
+def _chain(
+    index: RelationshipIndex,
+    members: dict[tuple[str, str], FlatMember],
+    leaf_relations: frozenset[tuple[str, str]],
+    root: tuple[str, str, str],
+    now: float,
+    cache: dict[tuple[str, str, str], Flattened | None],
+    active: set[tuple[str, str, str]],
+) -> Flattened | None:
+    """The common shape, without a walk: a member whose one arrow leads to one plain target
+    of a flat member (a folder with one parent) is its own slots plus the target's entry.
+    ``_UNSET`` when the shape is another (the caller walks)."""
+    rtype, rid, name = root
+    member = members[(rtype, name)]
+    if member.permissions or len(member.arrows) != 1:
+        return _UNSET
+    tupleset, target = member.arrows[0]
+    tslot = index.slot(rtype, rid, tupleset)
+    own = tuple((index.holder(rtype, relation), rid) for relation in member.relations)
+    if tslot is None:
+        return Flattened(own, 0, INF)
+    if type(tslot) is not tuple or len(tslot) != 1:
+        return _UNSET
+    gt, gid, _gr = tslot[0]
+    node = (gt, gid, target)
+    if (gt, target) not in members or node in active or len(active) >= NESTING_LIMIT:
+        return _UNSET
+    entry = cache.get(node, _UNSET)
+    if entry is not None and entry.until <= now:
+        entry = flatten(index, members, leaf_relations, gt, gid, target, now, cache, active)
+        if len(cache) >= CACHE_LIMIT:
+            cache.clear()
+        cache[node] = entry
+    if entry is None:
+        return None
+    reads = own + entry.reads  # a slot twice (after a cycle) is only read twice
+    if len(reads) > FLAT_LIMIT:
+        return None
+    return Flattened(reads, entry.depth + 1, entry.until)
 
 
 def _walk(
