@@ -86,7 +86,11 @@ class Report:
         by_key = {r.key: r for r in self.results}
         for r in self.results:
             if r.runner == "grpc" and r.workload == "check":
-                floor = by_key.get(f"floor/floor/{r.concurrency}/minimize_latency/check")
+                # The floor measured with this data set's cells; a report from before floors
+                # were per data set has one, under the data set name "floor".
+                floor = by_key.get(
+                    f"{r.dataset}/floor/{r.concurrency}/minimize_latency/check"
+                ) or by_key.get(f"floor/floor/{r.concurrency}/minimize_latency/check")
                 if floor and floor.ops_per_s:
                     name = f"grpc_floor_ratio/{r.dataset}/{r.concurrency}/{r.consistency}"
                     out[name] = round(r.ops_per_s / floor.ops_per_s, 3)

@@ -11,7 +11,9 @@ whole matrix:
 * over gRPC (``rebac serve --workers W``): check at ``threads:N`` and ``procs:P`` in both
   modes, mixed at ``procs:P`` in both, every other workload at ``procs:P`` in
   minimize_latency;
-* the floor: check at the same ``threads:N`` and ``procs:P`` against a constant grpcio server;
+* the floor: check at the same ``threads:N`` and ``procs:P`` against a constant grpcio server,
+  right after each data set's gRPC cells (so that each ratio compares two measurements taken
+  under the same background load, which on a shared machine drifts from minute to minute);
 * bulk import: into a SQLite-backed engine in-process, and over gRPC into the server;
 * the peers (:mod:`benchmarks.peers`, each where installed): check on ``docs`` at each of
   ``peer_sizes``, one thread, minimize_latency, rebac and every peer on the same checks.
@@ -210,7 +212,6 @@ class Suite:
         self.opts = opts
         self.report = Report(meta={})
         self.fleet: Fleet | None = None
-        self.floor_done = False
         self.progress = progress or Progress(self.total_cells(), enabled=False)
 
     def budget(self, workload: str) -> Budget:
@@ -229,8 +230,8 @@ class Suite:
                 n += len(inprocess_cells(o, name))
             if self.wants_grpc(name):
                 n += len(grpc_cells(o))
-        if o.floor and any(self.wants_grpc(d) for d in o.datasets):
-            n += len(floor_cells(o))
+        if o.floor:
+            n += len(floor_cells(o)) * sum(1 for d in o.datasets if self.wants_grpc(d))
         peers = selected_peers(o.peers)
         if peers:  # rebac's own check, then each peer's, per size
             n += (1 + len(peers)) * len(o.peer_sizes)
@@ -355,9 +356,8 @@ class Suite:
                 self.report.results.append(_row(name, cell, len(ds.relationships), summary))
         finally:
             server.stop()
-        if opts.floor and not self.floor_done:
-            self.floor_done = True
-            self.run_floor(queries.ops("check"), token)
+        if opts.floor:
+            self.run_floor(name, queries.ops("check"), token)
 
     def _grpc_load(self, spec: GrpcSpec, ds: Dataset) -> float:
         target = spec.open()
@@ -381,16 +381,17 @@ class Suite:
         finally:
             target.close()
 
-    def run_floor(self, ops: list[Op], token: str | None = None) -> None:
-        """The floor gets the very requests rebac got, its ``authorization`` header included
-        (the floor ignores it), so both sides pay alike for carrying it."""
+    def run_floor(self, dataset: str, ops: list[Op], token: str | None = None) -> None:
+        """The floor for ``dataset``'s gRPC cells, measured just after them: it gets the very
+        requests rebac got, its ``authorization`` header included (the floor ignores it), so
+        both sides pay alike for carrying it."""
         self.progress.say(f"starting the grpcio floor server ({self.opts.workers} workers)")
         with FloorProcess(self.opts.workers) as floor:
             for cell in floor_cells(self.opts):
-                self.progress.step(f"floor · {cell.concurrency} · check")
+                self.progress.step(f"{dataset} · floor · {cell.concurrency} · check")
                 spec = GrpcSpec(floor.address, STORE_ID, token, MINIMIZE_LATENCY, self.opts.workers)
                 summary = self._run_remote(spec, cell.concurrency, ops, "floor")
-                self.report.results.append(_row("floor", cell, 0, summary, check_answers=False))
+                self.report.results.append(_row(dataset, cell, 0, summary, check_answers=False))
 
     # -- peers ----------------------------------------------------------------------------------
 
