@@ -2,7 +2,7 @@
 
 Everything else about the project is in pyproject.toml. The modules listed below are plain,
 fully typed Python (mypy --strict) and stay the source of truth: mypyc compiles the same
-files into C extensions, which makes a check about 1.6 times faster. Where no C compiler is
+files into C extensions, which makes a check 1.3 to 1.6 times faster. Where no C compiler is
 available, or with ``REBAC_PURE_PYTHON=1`` in the environment, the package installs as pure
 Python and behaves the same, only slower (``rebac.engine.compiled()`` tells which).
 """
