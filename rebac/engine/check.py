@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.flat import Flattened, SlotRef, flatten
+from rebac.engine.flat import Flattened, SlotRef, cached
 from rebac.engine.index import (
     INF,
     PLAIN,
@@ -453,17 +453,11 @@ class Checker:
         miss); None when flattening gave up or the entry would go too deep from here."""
         cache = self.flats
         assert cache is not None
-        key = (rtype, rid, name)
-        entry = cache.get(key, _UNKNOWN)
-        if entry is not None and entry.until <= self.now:  # never flattened, or expired
-            plan = self.plan
-            assert isinstance(self.index, RelationshipIndex)  # flats are never given an overlay
-            entry = flatten(
-                self.index, plan.flat, plan.leaf_relations, rtype, rid, name, self.now, cache
-            )
-            if len(cache) >= SUBJECT_CACHE_LIMIT:
-                cache.clear()
-            cache[key] = entry
+        assert isinstance(self.index, RelationshipIndex)  # flats are never given an overlay
+        plan = self.plan
+        entry = cached(
+            self.index, plan.flat, plan.leaf_relations, (rtype, rid, name), self.now, cache
+        )
         if entry is None or len(self.stack) + entry.depth + 2 >= self.max_depth:
             return None
         return entry

@@ -161,6 +161,27 @@ def flatten(
         active.discard(root)
 
 
+def cached(
+    index: RelationshipIndex,
+    members: dict[tuple[str, str], FlatMember],
+    leaf_relations: frozenset[tuple[str, str]],
+    node: tuple[str, str, str],
+    now: float,
+    cache: dict[tuple[str, str, str], Flattened | None],
+    active: set[tuple[str, str, str]] | None = None,
+) -> Flattened | None:
+    """The entry of flat member ``node`` from ``cache``, flattened and kept there when it is
+    missing or has expired (None: flattening gave up, which is kept too)."""
+    entry = cache.get(node, _UNSET)
+    if entry is None or entry.until > now:
+        return entry
+    entry = flatten(index, members, leaf_relations, *node, now, cache, active)
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()
+    cache[node] = entry
+    return entry
+
+
 def _chain(
     index: RelationshipIndex,
     members: dict[tuple[str, str], FlatMember],
@@ -188,12 +209,7 @@ def _chain(
     node = (gt, gid, target)
     if (gt, target) not in members or node in active or len(active) >= NESTING_LIMIT:
         return _UNSET
-    entry = cache.get(node, _UNSET)
-    if entry is not None and entry.until <= now:
-        entry = flatten(index, members, leaf_relations, gt, gid, target, now, cache, active)
-        if len(cache) >= CACHE_LIMIT:
-            cache.clear()
-        cache[node] = entry
+    entry = cached(index, members, leaf_relations, node, now, cache, active)
     if entry is None:
         return None
     reads = own + entry.reads  # a slot twice (after a cycle) is only read twice
@@ -242,17 +258,13 @@ def _walk(
                     reads[(id(held), gid)] = (held, gid)
                 elif (gt, target) in members and node not in seen:
                     seen.add(node)
-                    entry = cache.get(node, _UNSET)
-                    if entry is not None and entry.until <= now:  # not flattened (or stale)
-                        if node in active or len(active) >= NESTING_LIMIT:
-                            stack.append((gt, gid, target, depth + 1))
-                            continue
-                        entry = flatten(
-                            index, members, leaf_relations, gt, gid, target, now, cache, active
-                        )
-                        if len(cache) >= CACHE_LIMIT:
-                            cache.clear()
-                        cache[node] = entry
+                    known = cache.get(node, _UNSET)
+                    if (known is not None and known.until <= now) and (
+                        node in active or len(active) >= NESTING_LIMIT
+                    ):
+                        stack.append((gt, gid, target, depth + 1))  # under way: walk it here
+                        continue
+                    entry = cached(index, members, leaf_relations, node, now, cache, active)
                     if entry is None:
                         return None
                     for ref in entry.reads:
