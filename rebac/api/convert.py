@@ -548,22 +548,16 @@ def change_set_out(
     """The Watch message of one revision, or None when nothing in it is watched."""
     updates: list[watch_pb.RelationshipChange] = []
     if relationships:
-        for rel in changes.touched:
-            if watched.matches(rel):
-                updates.append(
-                    watch_pb.RelationshipChange(
-                        operation=watch_pb.RelationshipChange.OPERATION_TOUCH,
-                        relationship=relationship_out(rel),
-                    )
-                )
-        for rel in changes.deleted:
-            if watched.matches(rel):
-                updates.append(
-                    watch_pb.RelationshipChange(
-                        operation=watch_pb.RelationshipChange.OPERATION_DELETE,
-                        relationship=relationship_out(rel),
-                    )
-                )
+        change = watch_pb.RelationshipChange
+        for operation, rels in (
+            (change.OPERATION_TOUCH, changes.touched),
+            (change.OPERATION_DELETE, changes.deleted),
+        ):
+            updates.extend(
+                change(operation=operation, relationship=relationship_out(rel))
+                for rel in rels
+                if watched.matches(rel)
+            )
     schema_updated = schema and changes.schema_changed
     if not updates and not schema_updated:
         return None
