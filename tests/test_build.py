@@ -50,7 +50,8 @@ def test_pure_python_is_what_runs_when_asked_for() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_compiled_reports_what_the_checker_module_is() -> None:
-    from rebac.engine import check
-
-    assert compiled() == (not check.__file__.endswith(".py"))
+def test_a_fresh_build_runs_compiled_unless_pure_python_was_asked_for() -> None:
+    built = all(build.extensions_of(name) for name in build.COMPILED_MODULES)
+    wanted = os.environ.get(build.PURE_ENV) != "1"
+    expected = built and wanted and not build.stale()
+    assert compiled() is expected
