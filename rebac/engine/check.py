@@ -816,7 +816,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
         seen = False
         leads = ch.leads
         now = ch.now
-        for (gt, _gr, sid), e in _arrow_edges(ch.slot(rtype, rid, tupleset)):
+        for (gt, sid, _gr), e in slot_edges(ch.slot(rtype, rid, tupleset)):
             if e.expires <= now:
                 continue
             seen = True
@@ -832,11 +832,6 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
         return result if seen else False
 
     return arrow_all
-
-
-def _arrow_edges(slot: Slot | None) -> list[tuple[tuple[str, str | None, str], Edge]]:
-    """``((type, relation, id), edge)`` of a slot, grouped by subject type as the groups are."""
-    return [((st, srel, sid), e) for (st, sid, srel), e in slot_edges(slot)]
 
 
 def flat_evaluator(name: str, evaluate: Evaluate) -> Evaluate:
