@@ -22,6 +22,7 @@ COMPILED = [
     "rebac/engine/plan.py",
     "rebac/engine/check.py",
     "rebac/engine/learned.py",
+    "rebac/engine/refs.py",
     "rebac/engine/snapshot.py",
     "rebac/engine/engine.py",
 ]

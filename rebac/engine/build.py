@@ -25,6 +25,7 @@ COMPILED_MODULES = (
     "plan",
     "check",
     "learned",
+    "refs",
     "snapshot",
     "engine",
 )

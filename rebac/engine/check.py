@@ -21,12 +21,11 @@ cross-cutting concerns so that the evaluation functions stay simple:
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.flat import Flattened, SlotRef, cached
+from rebac.engine.flat import Flattened, cached
 from rebac.engine.index import (
     INF,
     PLAIN,
@@ -39,7 +38,6 @@ from rebac.engine.index import (
     Slot,
     SubjectKey,
     slot_edges,
-    use_edges,
 )
 from rebac.engine.plan import Plan, RelationInfo
 from rebac.engine.values import Conditional, Cyclic, Value, caveat_value, v_and, v_not, v_or
@@ -63,8 +61,8 @@ Closure = tuple[dict[tuple[str, str], set[str]], float]
 #: Flattened flat members, per revision (None: the walk gave up; evaluate normally).
 FlatCache = dict[tuple[str, str, str], "Flattened | None"]
 _MISSING = object()
-_UNKNOWN = Flattened((), 0, -INF)  # stands for "not flattened yet" in a FlatCache lookup
-_PLAINS = itertools.repeat(PLAIN)
+#: Stands for "not flattened yet" in a FlatCache lookup.
+_UNKNOWN = Flattened((), "", (), None, 0, -INF)
 #: Direct groups of a subject above which its memberships are merged (see Checker._memberships).
 MERGE_ABOVE = 8
 
@@ -127,7 +125,6 @@ class Checker:
         "max_depth",
         "memberships",
         "memo",
-        "nodes",
         "now",
         "onstack",
         "pending",
@@ -136,10 +133,10 @@ class Checker:
         "reach_key",
         "sid",
         "skey",
-        "slot",
         "srel",
         "st",
         "stack",
+        "stored",
         "wkey",
     )
 
@@ -163,9 +160,9 @@ class Checker:
         self.plan = plan
         self.flats = flats
         self.index = index
-        self.slot = index.slot
-        # The stored index's own dicts, for the flat paths (None over a contextual overlay).
-        self.nodes = index.nodes if isinstance(index, RelationshipIndex) else None
+        # The stored index (None over a contextual overlay): the flat paths read its dicts,
+        # and its small slots hold the shared key tuples that _holds matches by identity.
+        self.stored = index if isinstance(index, RelationshipIndex) else None
         self.cache = cache
         self.closures = closures
         self.deadline = (
@@ -179,8 +176,8 @@ class Checker:
         # The subject as the index keys it (the shared tuple: small slots match it by
         # identity), its wildcard, and the group it sits in within a large slot.
         self.skey: SharedKey = index.subject_key(subject_type, subject_id, subject_relation)
-        self.wkey: SubjectKey | None = (
-            (subject_type, WILDCARD, None)
+        self.wkey: SharedKey = (
+            index.subject_key(subject_type, WILDCARD, None)
             if subject_relation is None and subject_type in plan.wildcard_types
             else None
         )
@@ -322,7 +319,7 @@ class Checker:
     # -- stored relations -----------------------------------------------------------------------
 
     def direct(self, rtype: str, rid: str, rel: str) -> Value:
-        slot = self.slot(rtype, rid, rel)
+        slot = self.index.slot(rtype, rid, rel)
         if slot is None:
             return False
         return self.read(slot)
@@ -331,12 +328,24 @@ class Checker:
         """Is the subject in this slot (directly, by wildcard or through a subject set)?"""
         kind = type(slot)
         if kind is tuple:  # objects only: one test (see index.SetsSlot)
-            return self.skey in slot or (self.wkey is not None and self.wkey in slot)
+            return self._holds(slot)  # type: ignore[arg-type]
         if kind is SetsSlot:
-            if self.skey in slot or (self.wkey is not None and self.wkey in slot):
+            if self._holds(slot):  # type: ignore[arg-type]
                 return True
             return self._small_sets(slot)  # type: ignore[arg-type]
         return self._groups(slot)  # type: ignore[arg-type]
+
+    def _holds(self, keys: tuple[SharedKey, ...]) -> bool:
+        """Does a small slot name the subject itself or its wildcard?
+
+        Over the stored index a slot holds the index's shared key tuples, and the checker
+        holds the same ones (index.subject_key), so identity decides: no key is looked into
+        (which would touch memory per key). An overlay's slots are compared by value."""
+        skey = self.skey
+        wkey = self.wkey
+        if self.stored is None:
+            return skey in keys or (wkey is not None and wkey in keys)
+        return any(key is skey or key is wkey for key in keys)  # wkey None: no key is None
 
     def _small_sets(self, slot: tuple[SubjectKey, ...]) -> Value:
         """Subject sets in a small (plain) slot that can lead to the subject."""
@@ -462,24 +471,29 @@ class Checker:
             return None
         return entry
 
-    def read_all(self, reads: tuple[SlotRef, ...]) -> Value:
-        """The subject's membership in any of the slots ``reads`` refers to."""
+    def read_all(self, entry: Flattened) -> Value:
+        """The subject's membership in any of the slots a flattened entry reads."""
         result: Value = False
-        skey = self.skey
-        plain = self.wkey is None
-        for held, rid in reads:
-            slot = held.get(rid)
-            if slot is None:
-                continue
-            if plain and type(slot) is tuple:  # the common case, without a call
-                if skey in slot:
-                    return True
-                continue
-            r = self.read(slot)
-            if r is True:
-                return True
-            if r is not False:
-                result = v_or(result, r)
+        e: Flattened | None = entry
+        while e is not None:
+            rid = e.rid
+            for held in e.holders:
+                slot = held.get(rid)
+                if slot is not None:
+                    r = self.read(slot)
+                    if r is True:
+                        return True
+                    if r is not False:
+                        result = v_or(result, r)
+            for held, ref_id in e.reads:
+                slot = held.get(ref_id)
+                if slot is not None:
+                    r = self.read(slot)
+                    if r is True:
+                        return True
+                    if r is not False:
+                        result = v_or(result, r)
+            e = e.up
         return result
 
     def flat_top(self, rtype: str, rid: str, name: str) -> Value | None:
@@ -491,13 +505,12 @@ class Checker:
         """
         plan = self.plan
         member = plan.flat[(rtype, name)]
-        nodes = self.nodes
-        if nodes is None:
+        stored = self.stored
+        if stored is None:
             return None
         result: Value = False
-        for relation in member.relations:
-            held = nodes.get((rtype, relation))
-            slot = None if held is None else held.get(rid)
+        for held in stored.holders(rtype, member.relations):
+            slot = held.get(rid)
             if slot is not None:
                 r = self.read(slot)
                 if r is True:
@@ -508,48 +521,60 @@ class Checker:
             entry = self.flattened(rtype, rid, perm)
             if entry is None:
                 return None
-            r = self.read_all(entry.reads)
+            r = self.read_all(entry)
             if r is True:
                 return True
             if r is not False:
                 result = v_or(result, r)
-        leaves = plan.leaf_relations
-        flats = self.flats
-        assert flats is not None
         now = self.now
-        near = self.max_depth - 2
         for tupleset, target in member.arrows:
-            held = nodes.get((rtype, tupleset))
-            tslot = None if held is None else held.get(rid)
+            tslot = stored.slot(rtype, rid, tupleset)
             if tslot is None:
                 continue
-            for (gt, gid, _gr), e in (
-                zip(tslot, _PLAINS, strict=False) if isinstance(tslot, tuple) else slot_edges(tslot)
-            ):
+            if isinstance(tslot, tuple):  # plain targets (no zip or generator on this path)
+                for gt, gid, _gr in tslot:
+                    t = self._arrow_target(gt, gid, target)
+                    if t is None:
+                        return None
+                    if t is True:
+                        return True
+                    if t is not False:
+                        result = v_or(result, t)
+                continue
+            for (gt, gid, _gr), e in slot_edges(tslot):
                 if e is not PLAIN:
                     if e.caveat is not None:
                         return None
                     if e.expires <= now:
                         continue
-                self.dispatches += 1  # a target object visited: the unit the deadline counts
-                if self.deadline is not None and self.dispatches & 127 == 1:
-                    check_deadline(self.deadline)
-                if (gt, target) in leaves:
-                    r = self.direct(gt, gid, target)
-                elif (gt, target) in plan.flat:
-                    entry = flats.get((gt, gid, target), _UNKNOWN)
-                    if entry is not None and (entry.until <= now or entry.depth >= near):
-                        entry = self.flattened(gt, gid, target)
-                    if entry is None:
-                        return None
-                    r = self.read_all(entry.reads)
-                else:
-                    continue
-                if r is True:
+                t = self._arrow_target(gt, gid, target)
+                if t is None:
+                    return None
+                if t is True:
                     return True
-                if r is not False:
-                    result = v_or(result, r)
+                if t is not False:
+                    result = v_or(result, t)
         return result
+
+    def _arrow_target(self, gt: str, gid: str, target: str) -> Value | None:
+        """``gt:gid#target`` for flat_top: a leaf relation read, or a flat member answered
+        from its flattened entry (None: flattening gave up; evaluate normally)."""
+        self.dispatches += 1  # a target object visited: the unit the deadline counts
+        if self.deadline is not None and self.dispatches & 127 == 1:
+            check_deadline(self.deadline)
+        plan = self.plan
+        if (gt, target) in plan.leaf_relations:
+            return self.direct(gt, gid, target)
+        if (gt, target) not in plan.flat:
+            return False
+        flats = self.flats
+        assert flats is not None
+        entry = flats.get((gt, gid, target), _UNKNOWN)
+        if entry is not None and (entry.until <= self.now or entry.depth >= self.max_depth - 2):
+            entry = self.flattened(gt, gid, target)
+        if entry is None:
+            return None
+        return self.read_all(entry)
 
     def unreachable(self, rtype: str, rel: str) -> bool:
         """True when ``rtype:*#rel`` cannot contain the subject, judged from the relations
@@ -579,10 +604,15 @@ class Checker:
                 continue
             for rtype, relation in pure:
                 uses = by_use.get((rtype, relation, srel))
-                if uses is not None:
-                    for rid, e in use_edges(uses):
-                        if e.expires > now:
-                            direct.append((rtype, rid, relation))
+                if uses is None:
+                    continue
+                if isinstance(uses, tuple):  # plain: no generator (see use_edges) on this path
+                    for rid in uses:
+                        direct.append((rtype, rid, relation))
+                    continue
+                for rid, e in uses.items():
+                    if e.expires > now:
+                        direct.append((rtype, rid, relation))
         return direct
 
     def _memberships(self) -> list[dict[tuple[str, str], set[str]]]:
@@ -663,14 +693,23 @@ class Checker:
                 uses = by_use.get((rtype, relation, rel))
                 if uses is None:
                     continue
+                live: Sequence[str]
+                if isinstance(uses, tuple):  # plain: no generator (see use_edges) on this path
+                    live = uses
+                else:
+                    live = []
+                    for rid, e in uses.items():
+                        if e.expires <= now:
+                            continue
+                        if e.expires < valid_until:
+                            valid_until = e.expires
+                        live.append(rid)
                 ids = found.get((rtype, relation))
-                for rid, e in use_edges(uses):
-                    if e.expires <= now:
+                if ids is None:
+                    if not live:
                         continue
-                    if e.expires < valid_until:
-                        valid_until = e.expires
-                    if ids is None:
-                        ids = found[(rtype, relation)] = set()
+                    ids = found[(rtype, relation)] = set()
+                for rid in live:
                     if rid not in ids:
                         ids.add(rid)
                         queue.append((rtype, rid, relation))
@@ -785,7 +824,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
     if expr.function == "any":
 
         def arrow_any(ch: Checker, rtype: str, rid: str) -> Value:
-            slot = ch.slot(rtype, rid, tupleset)
+            slot = ch.index.slot(rtype, rid, tupleset)
             if slot is None:
                 return False
             leads = ch.leads
@@ -816,7 +855,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
         seen = False
         leads = ch.leads
         now = ch.now
-        for (gt, sid, _gr), e in slot_edges(ch.slot(rtype, rid, tupleset)):
+        for (gt, sid, _gr), e in slot_edges(ch.index.slot(rtype, rid, tupleset)):
             if e.expires <= now:
                 continue
             seen = True
@@ -854,7 +893,7 @@ def flat_evaluator(name: str, evaluate: Evaluate) -> Evaluate:
             value = ch.flat_top(rtype, rid, name)
         else:
             entry = ch.flattened(rtype, rid, name)
-            value = None if entry is None else ch.read_all(entry.reads)
+            value = None if entry is None else ch.read_all(entry)
         return evaluate(ch, rtype, rid) if value is None else value
 
     return flat

@@ -23,7 +23,6 @@ past :data:`FLAT_LIMIT` nodes, or when it would go deeper than the depth limit a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from rebac.engine.index import INF, PLAIN, RelationshipIndex, Slot, slot_edges
 from rebac.schema import ast
@@ -48,12 +47,46 @@ class FlatMember:
 SlotRef = tuple[dict[str, Slot], str]
 
 
-class Flattened(NamedTuple):
-    """The slots a flat member reads at one revision, for one object."""
+class Flattened:
+    """The slots a flat member reads at one revision, for one object: the slot at ``rid`` of
+    each of ``holders`` (the object's own relations), then ``reads``, then those of ``up``.
 
-    reads: tuple[SlotRef, ...]
-    depth: int  # the longest chain of nested members walked (what the depth limit counts)
-    until: float  # when the first tupleset relationship followed expires
+    A chain -- a folder with one parent -- is its own holders plus a link to its parent's
+    entry: built without copying the ancestors' slots, so flattening a folder on its first
+    visit costs one node, however deep the tree. A walk (several parents, a cycle) lists its
+    slots in ``reads`` instead. A plain class, not a NamedTuple: a compiled build constructs it
+    directly, where a NamedTuple goes through Python code.
+    """
+
+    __slots__ = ("depth", "holders", "reads", "rid", "size", "until", "up")
+
+    def __init__(
+        self,
+        holders: tuple[dict[str, Slot], ...],
+        rid: str,
+        reads: tuple[SlotRef, ...],
+        up: Flattened | None,
+        depth: int,
+        until: float,
+    ) -> None:
+        self.holders = holders
+        self.rid = rid
+        self.reads = reads
+        self.up = up
+        self.depth = depth  # the longest chain of nested members walked (the depth limit's)
+        self.until = until  # when the first tupleset relationship followed expires
+        self.size: int = len(holders) + len(reads) + (0 if up is None else up.size)
+
+    def refs(self) -> list[SlotRef]:
+        """Every slot read, in order (for the paths that are not hot)."""
+        out: list[SlotRef] = []
+        entry: Flattened | None = self
+        while entry is not None:
+            rid = entry.rid
+            out.extend((held, rid) for held in entry.holders)
+            out.extend(entry.reads)
+            entry = entry.up
+        return out
 
 
 def _split(expr: ast.Expr) -> list[ast.Expr] | None:
@@ -126,7 +159,7 @@ def flat_members(
 
 #: Nested flattenings one flattening may start (deeper targets are walked in place).
 NESTING_LIMIT = 32
-_UNSET = Flattened((), 0, -INF)  # "not in the cache" (None there means "gave up")
+_UNSET = Flattened((), "", (), None, 0, -INF)  # "not in the cache" (None: "gave up")
 
 
 def flatten(
@@ -175,7 +208,8 @@ def cached(
     entry = cache.get(node, _UNSET)
     if entry is None or entry.until > now:
         return entry
-    entry = flatten(index, members, leaf_relations, *node, now, cache, active)
+    rtype, rid, name = node  # (no star-arguments: a compiled call would go through Python)
+    entry = flatten(index, members, leaf_relations, rtype, rid, name, now, cache, active)
     if len(cache) >= CACHE_LIMIT:
         cache.clear()
     cache[node] = entry
@@ -200,9 +234,9 @@ def _chain(
         return _UNSET
     tupleset, target = member.arrows[0]
     tslot = index.slot(rtype, rid, tupleset)
-    own = tuple((index.holder(rtype, relation), rid) for relation in member.relations)
+    own = index.holders(rtype, member.relations)
     if tslot is None:
-        return Flattened(own, 0, INF)
+        return Flattened(own, rid, (), None, 0, INF)
     if type(tslot) is not tuple or len(tslot) != 1:
         return _UNSET
     gt, gid, _gr = tslot[0]
@@ -212,10 +246,10 @@ def _chain(
     entry = cached(index, members, leaf_relations, node, now, cache, active)
     if entry is None:
         return None
-    reads = own + entry.reads  # a slot twice (after a cycle) is only read twice
-    if len(reads) > FLAT_LIMIT:
+    if len(own) + entry.size > FLAT_LIMIT:
         return None
-    return Flattened(reads, entry.depth + 1, entry.until)
+    # A slot twice (after a cycle) is only read twice.
+    return Flattened(own, rid, (), entry, entry.depth + 1, entry.until)
 
 
 def _walk(
@@ -267,10 +301,10 @@ def _walk(
                     entry = cached(index, members, leaf_relations, node, now, cache, active)
                     if entry is None:
                         return None
-                    for ref in entry.reads:
+                    for ref in entry.refs():
                         reads[(id(ref[0]), ref[1])] = ref
                     deepest = max(deepest, depth + 1 + entry.depth)
                     until = min(until, entry.until)
         if len(seen) + len(reads) > FLAT_LIMIT:
             return None
-    return Flattened(tuple(reads.values()), deepest, until)
+    return Flattened((), "", tuple(reads.values()), None, deepest, until)

@@ -13,10 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from rebac.engine.check import Checker, FlatCache, SubjectCache
 from rebac.engine.expand import Expander, ExpandNode
-from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex
+from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex, SubjectKey
 from rebac.engine.learned import ClosureCache, Learned
 from rebac.engine.lookup import SubjectPages, SubjectsWalker, candidate_resources, missing_of
 from rebac.engine.plan import Plan
+from rebac.engine.refs import (
+    as_object,
+    as_subject,
+    object_parts,
+    relation_name,
+    subject_parts,
+)
 from rebac.engine.rules import (
     contextual_index,
     validate_check_target,
@@ -34,7 +41,6 @@ from rebac.model import (
     Permissionship,
     Relationship,
     SubjectRef,
-    split_object,
 )
 
 if TYPE_CHECKING:
@@ -74,7 +80,7 @@ class State:
         self.learned.changed(rels, tuplesets)
 
     def shared_checker(
-        self, plan: Plan, s: SubjectRef, now: float, deadline: float | None, max_depth: int
+        self, plan: Plan, key: SubjectKey, now: float, deadline: float | None, max_depth: int
     ) -> Checker:
         """The checker of a subject's context-free checks, shared by them at this revision.
 
@@ -85,7 +91,6 @@ class State:
         if now >= self.checkers_until:
             self.checkers.clear()
             self.checkers_until = self.index.next_expiry(now)
-        key = (s.type, s.id, s.relation)
         checker = self.checkers.get(key)
         if checker is None or checker.plan is not plan or checker.prov or checker.stack:
             if len(self.checkers) >= RESULT_CACHE_SUBJECTS:
@@ -93,9 +98,9 @@ class State:
             checker = self.checkers[key] = Checker(
                 plan,
                 self.index,
-                s.type,
-                s.id,
-                s.relation,
+                key[0],
+                key[1],
+                key[2],
                 now=now,
                 max_depth=max_depth,
                 deadline=deadline,
@@ -111,61 +116,13 @@ class State:
             checker.memo.clear()
         return checker
 
-    def drop_checker(self, s: SubjectRef) -> None:
-        self.checkers.pop((s.type, s.id, s.relation), None)
+    def drop_checker(self, key: SubjectKey) -> None:
+        self.checkers.pop(key, None)
 
 
-# Parsed references by their text. Services ask about the same objects over and over; a dict
-# lookup is much cheaper than a regular expression. Bounded by clearing (no LRU bookkeeping).
-_REF_CACHE_LIMIT = 65_536
 #: Subjects whose results are kept per revision, and results kept per subject.
 RESULT_CACHE_SUBJECTS = 10_000
 RESULT_CACHE_PER_SUBJECT = 20_000
-_object_cache: dict[str, ObjectRef] = {}
-_subject_cache: dict[str, SubjectRef] = {}
-_parts_cache: dict[str, tuple[str, str]] = {}
-
-
-def as_object(value: ObjectRef | str) -> ObjectRef:
-    if isinstance(value, ObjectRef):
-        return value
-    ref = _object_cache.get(value)
-    if ref is None:
-        ref = ObjectRef.parse(value)
-        if len(_object_cache) >= _REF_CACHE_LIMIT:
-            _object_cache.clear()
-        _object_cache[value] = ref
-    return ref
-
-
-def object_parts(value: ObjectRef | str) -> tuple[str, str]:
-    """``(type, id)`` of an object reference, without building an :class:`ObjectRef` for a
-    string (remembered: services ask about the same resources over and over)."""
-    parts = _parts_cache.get(value)  # type: ignore[arg-type]
-    if parts is not None:
-        return parts
-    if isinstance(value, ObjectRef):
-        return value.type, value.id
-    parts = split_object(value)
-    if parts is None:
-        ref = ObjectRef.parse(value)  # tolerates surrounding space; raises with the reason
-        parts = ref.type, ref.id
-    if len(_parts_cache) >= _REF_CACHE_LIMIT:
-        _parts_cache.clear()
-    _parts_cache[value] = parts
-    return parts
-
-
-def as_subject(value: SubjectRef | str) -> SubjectRef:
-    if isinstance(value, SubjectRef):
-        return value
-    ref = _subject_cache.get(value)
-    if ref is None:
-        ref = SubjectRef.parse(value)
-        if len(_subject_cache) >= _REF_CACHE_LIMIT:
-            _subject_cache.clear()
-        _subject_cache[value] = ref
-    return ref
 
 
 _definite: dict[tuple[bool, int], CheckResult] = {}
@@ -308,13 +265,14 @@ class Snapshot:
         :class:`~rebac.errors.DeadlineExceeded` once passed; the same holds for every query.
         """
         rtype, rid = object_parts(resource)
-        s = as_subject(subject)
+        skey = subject_parts(subject)
+        permission = relation_name(permission)
         if context:
             validate_request_context(context)
         with self._engine.lock:
             state = self._use()
             plan = self._plan(state)
-            _validate_query(plan, rtype, rid, permission, s, resource, subject)
+            _validate_query(plan, rtype, rid, permission, skey, resource, subject)
             engine = self._engine
             now = engine.clock()
             if contextual or context:
@@ -325,7 +283,7 @@ class Snapshot:
                 checker = self._checker(
                     index,
                     plan,
-                    s,
+                    SubjectRef(*skey),
                     context,
                     deadline,
                     state.learned.subjects if shared else None,
@@ -336,11 +294,11 @@ class Snapshot:
                 )
                 value = checker.check(rtype, rid, permission)
             else:
-                checker = state.shared_checker(plan, s, now, deadline, engine.max_depth)
+                checker = state.shared_checker(plan, skey, now, deadline, engine.max_depth)
                 try:
                     value = checker.check(rtype, rid, permission)
                 except BaseException:
-                    state.drop_checker(s)
+                    state.drop_checker(skey)
                     raise
             stats = engine.stats
             stats.checks += 1
@@ -535,7 +493,7 @@ def _validate_query(
     rtype: str,
     rid: str,
     permission: str,
-    s: SubjectRef,
+    skey: SubjectKey,
     raw_resource: object,
     raw_subject: object,
 ) -> None:
@@ -543,12 +501,13 @@ def _validate_query(
     evaluators = plan.evaluators
     if (rtype, permission) not in evaluators:
         validate_check_target(plan.schema, rtype, permission)
+    st, sid, srel = skey
     if (
-        s.id == "*"
-        or s.type not in plan.schema.definitions
-        or (s.relation is not None and (s.type, s.relation) not in evaluators)
+        sid == "*"
+        or st not in plan.schema.definitions
+        or (srel is not None and (st, srel) not in evaluators)
         or not isinstance(raw_subject, str)
     ):
-        validate_subject(plan.schema, s)
+        validate_subject(plan.schema, SubjectRef(st, sid, srel))
     if not isinstance(raw_resource, str):
         validate_resource_ids(ObjectRef(rtype, rid))

@@ -40,6 +40,7 @@ and the compiler can reject it with a position.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -252,7 +253,7 @@ class _Parser:
         if token.kind is not TokenKind.WORD or token.value in self.reserved:
             raise self.error(f"expected {what}, found {self.describe()}")
         self.advance()
-        return token.value
+        return sys.intern(token.value)
 
     def path(self, what: str) -> str:
         """``name('/'name)*``: definition and caveat names may carry prefixes."""
@@ -260,7 +261,9 @@ class _Parser:
         while self.tok.is_punct("/"):
             self.advance()
             segments.append(self.name(f"a name after '{'/'.join(segments)}/'"))
-        return "/".join(segments)
+        # Interned, like the index's names and the check path's (rebac.engine.refs): the
+        # evaluator's tuple keys then compare by identity.
+        return sys.intern("/".join(segments))
 
     # -- top level --------------------------------------------------------------------------
 

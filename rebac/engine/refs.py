@@ -1,0 +1,102 @@
+"""References as the check path reads them: ``type:id`` and ``type:id#relation`` texts split
+into their parts, without building model objects.
+
+A service asks about a new resource and a new subject on nearly every call, so remembering
+parsed texts (a dict of them) saves little and costs a large dict's cache misses; parsing is
+made cheap instead. The common reference (an ASCII alphanumeric id, a type and relation name
+seen before) is split with two ``partition`` calls and validated with string predicates.
+Anything else -- surrounding space, punctuation in an id, a name never seen -- goes to the
+model's parsers, which accept exactly the grammar (rebac.model) and explain what is wrong.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from rebac.model import (
+    ELLIPSIS,
+    WILDCARD,
+    ObjectRef,
+    SubjectRef,
+    is_valid_relation_name,
+    is_valid_type_name,
+)
+
+#: Type and relation names already found well-formed (a schema has few), each mapped to its
+#: interned copy: a dict lookup instead of a regular expression, and the names the evaluator
+#: then puts in tuple keys are the very strings of the schema and the index (both interned),
+#: so those keys compare by identity. Bounded by clearing: a flood of names costs nothing.
+_NAMES_LIMIT = 4096
+_types: dict[str, str] = {}
+_relations: dict[str, str] = {}
+
+
+def _known(name: str, names: dict[str, str], valid: Callable[[str], bool]) -> str | None:
+    """The interned ``name`` if it is well-formed, else None."""
+    canon = names.get(name)
+    if canon is not None:
+        return canon
+    if not valid(name):
+        return None
+    if len(names) >= _NAMES_LIMIT:
+        names.clear()
+    canon = names[name] = sys.intern(name)
+    return canon
+
+
+def relation_name(name: str) -> str:
+    """A relation or permission name as the schema's interned string (unchanged when it is
+    malformed: validation then reports it)."""
+    canon = _known(name, _relations, is_valid_relation_name)
+    return name if canon is None else canon
+
+
+def _simple_id(oid: str) -> bool:
+    """An id of 1 to 1024 ASCII letters and digits: valid without a regular expression (ids
+    with ``/_|-=+`` are valid too, and are left to the model's parser)."""
+    return len(oid) <= 1024 and oid.isascii() and oid.isalnum()
+
+
+def object_parts(value: ObjectRef | str) -> tuple[str, str]:
+    """``(type, id)`` of an object reference; raises InvalidRequest for a malformed text."""
+    if isinstance(value, ObjectRef):
+        return value.type, value.id
+    rtype, sep, rid = value.partition(":")
+    if sep and _simple_id(rid):
+        canon = _known(rtype, _types, is_valid_type_name)
+        if canon is not None:
+            return canon, rid
+    ref = ObjectRef.parse(value)
+    return ref.type, ref.id
+
+
+def subject_parts(value: SubjectRef | str) -> tuple[str, str, str | None]:
+    """``(type, id, relation or None)`` of a subject reference (``...`` is None, as in
+    SubjectRef); raises InvalidRequest for a malformed text."""
+    if isinstance(value, SubjectRef):
+        return value.type, value.id, value.relation
+    stype, sep, rest = value.partition(":")
+    sid, hashed, srel = rest.partition("#")
+    if sep and (_simple_id(sid) or sid == WILDCARD):
+        canon = _known(stype, _types, is_valid_type_name)
+        if canon is not None:
+            if not hashed or srel == ELLIPSIS:
+                return canon, sid, None
+            relation = _known(srel, _relations, is_valid_relation_name)
+            if relation is not None:
+                return canon, sid, relation
+    ref = SubjectRef.parse(value)
+    return ref.type, ref.id, ref.relation
+
+
+def as_object(value: ObjectRef | str) -> ObjectRef:
+    if isinstance(value, ObjectRef):
+        return value
+    return ObjectRef(*object_parts(value))
+
+
+def as_subject(value: SubjectRef | str) -> SubjectRef:
+    if isinstance(value, SubjectRef):
+        return value
+    return SubjectRef(*subject_parts(value))
