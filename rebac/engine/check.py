@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rebac.engine.flat import Flattened, cached
+from rebac.engine.flat import CACHE_LIMIT, NESTING_LIMIT, Flattened, cached
 from rebac.engine.index import (
     INF,
     PLAIN,
@@ -63,6 +63,9 @@ FlatCache = dict[tuple[str, str, str], "Flattened | None"]
 _MISSING = object()
 #: Stands for "not flattened yet" in a FlatCache lookup.
 _UNKNOWN = Flattened((), "", (), None, 0, -INF)
+#: Cached for a flat member visited once and not flattened (see Checker._climb); expired
+#: (until -INF) for every other reader, which then flattens it.
+_SEEN = Flattened((), "", (), None, 0, -INF)
 #: Direct groups of a subject above which its memberships are merged (see Checker._memberships).
 MERGE_ABOVE = 8
 
@@ -569,12 +572,78 @@ class Checker:
             return False
         flats = self.flats
         assert flats is not None
-        entry = flats.get((gt, gid, target), _UNKNOWN)
+        node = (gt, gid, target)
+        entry = flats.get(node, _UNKNOWN)
+        if entry is _UNKNOWN:
+            # First visit: climb instead of flattening, and flatten on the next visit.
+            value = self._climb(gt, gid, target)
+            if value is not None:
+                if len(flats) >= CACHE_LIMIT:
+                    flats.clear()
+                flats[node] = _SEEN
+                return value
         if entry is not None and (entry.until <= self.now or entry.depth >= self.max_depth - 2):
             entry = self.flattened(gt, gid, target)
         if entry is None:
             return None
         return self.read_all(entry)
+
+    def _climb(self, t: str, i: str, m: str) -> Value | None:
+        """Flat member ``t:i#m``, seen for the first time, answered by climbing its chain of
+        single parents -- reading each object's own slots -- up to the top or to an ancestor
+        that has an entry; None when the chain takes another shape or goes too deep (the
+        caller then flattens, which reads these slots again: that only costs time).
+
+        Flattening builds and keeps an entry for every object of the chain: worth it for an
+        object that checks come back to (a folder of many documents), wasted on one asked
+        about once, as most are at first. So the first visit climbs, which allocates
+        nothing, and only the second one flattens (see _arrow_target).
+        """
+        plan = self.plan
+        stored = self.stored
+        flats = self.flats
+        assert stored is not None and flats is not None
+        now = self.now
+        room = self.max_depth - 2 - len(self.stack)  # levels the depth limit leaves
+        result: Value = False
+        steps = 0
+        while True:
+            member = plan.flat.get((t, m))
+            if member is None or member.permissions or len(member.arrows) != 1:
+                return None
+            for held in stored.holders(t, member.relations):
+                slot = held.get(i)
+                if slot is not None:
+                    r = self.read(slot)
+                    if r is True:
+                        return True
+                    if r is not False:
+                        result = v_or(result, r)
+            tupleset, target = member.arrows[0]
+            tslot = stored.slot(t, i, tupleset)
+            if tslot is None:
+                return result
+            if type(tslot) is not tuple or len(tslot) != 1:
+                return None  # several parents, or a caveated or expiring one
+            gt, gid, _gr = tslot[0]
+            steps += 1
+            if steps >= NESTING_LIMIT or steps >= room:
+                return None  # a cycle, or near the depth limit: flattening decides
+            self.dispatches += 1
+            if self.deadline is not None and self.dispatches & 127 == 1:
+                check_deadline(self.deadline)
+            if (gt, target) not in plan.flat:
+                if (gt, target) in plan.leaf_relations:
+                    return v_or(result, self.direct(gt, gid, target))
+                return result  # the parent's type has no such member: it reads nothing
+            entry = flats.get((gt, gid, target), _UNKNOWN)
+            if entry is None:
+                return None  # flattening gave up there before
+            if entry.until > now:  # an ancestor's entry (neither unknown nor just seen)
+                if steps + entry.depth >= room:
+                    return None
+                return v_or(result, self.read_all(entry))
+            t, i, m = gt, gid, target
 
     def unreachable(self, rtype: str, rel: str) -> bool:
         """True when ``rtype:*#rel`` cannot contain the subject, judged from the relations
@@ -592,7 +661,7 @@ class Checker:
     def _direct_sets(self) -> list[tuple[str, str, str]]:
         """The pure subject sets the subject is in directly (by an unexpired relationship,
         its wildcard's included), and the subject itself when it is one."""
-        pure = self.plan.pure_sets
+        pure = self.plan.pure_list
         now = self.now
         srel = self.srel
         direct: list[tuple[str, str, str]] = []
@@ -676,16 +745,16 @@ class Checker:
             hit = closures.get(node)
             if hit is not None and hit[1] > self.now:
                 return hit
-        pure = self.plan.pure_sets
+        pure = self.plan.pure_list
         index = self.index
         now = self.now
         valid_until = INF
         found: dict[tuple[str, str], set[str]] = {(node[0], node[2]): {node[1]}}
-        visited: list[tuple[str, str]] = []
+        visited: list[str] = []  # the ids of the objects walked through (see ClosureCache)
         queue = [node]
         while queue:
             t, oid, rel = queue.pop()
-            visited.append((t, oid))
+            visited.append(oid)
             by_use = index.resources_of_subject(t, oid)
             if not by_use:
                 continue

@@ -37,8 +37,10 @@ class ClosureCache:
 
     def __init__(self) -> None:
         self._by_root: dict[tuple[str, str, str], Closure] = {}
-        # (type, id) of a visited object -> roots whose closure walked through it.
-        self._users: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+        # The id of a visited object -> roots whose closure walked through it. Keyed by id
+        # alone (no tuple to build and hash per visited object): objects of two types with
+        # the same id share an entry, which only drops a closure more often than needed.
+        self._users: dict[str, set[tuple[str, str, str]]] = {}
 
     def __len__(self) -> int:
         return len(self._by_root)
@@ -46,9 +48,7 @@ class ClosureCache:
     def get(self, root: tuple[str, str, str]) -> Closure | None:
         return self._by_root.get(root)
 
-    def put(
-        self, root: tuple[str, str, str], closure: Closure, visited: Iterable[tuple[str, str]]
-    ) -> None:
+    def put(self, root: tuple[str, str, str], closure: Closure, visited: list[str]) -> None:
         if len(self._by_root) >= CLOSURE_LIMIT:
             self.clear()
         self._by_root[root] = closure
@@ -63,7 +63,7 @@ class ClosureCache:
     def changed(self, subject_type: str, subject_id: str) -> None:
         """A relationship whose subject is ``subject_type:subject_id`` (any relation) was
         written or deleted: drop the closures that read it."""
-        for root in self._users.pop((subject_type, subject_id), ()):
+        for root in self._users.pop(subject_id, ()):
             self._by_root.pop(root, None)
 
     def clear(self) -> None:

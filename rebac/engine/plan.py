@@ -78,6 +78,8 @@ class Plan:
         )
         self._leading_to: dict[SubjectKind, frozenset[tuple[str, str]]] = {}
         self.pure_sets = self._compute_pure_sets()
+        # The same, as a tuple: the membership walks iterate it per visited object.
+        self.pure_list: tuple[tuple[str, str], ...] = tuple(sorted(self.pure_sets))
         self.grant_relations = self._compute_grant_relations()
         self.computed_users: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.arrow_users: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)

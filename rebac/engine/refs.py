@@ -60,7 +60,7 @@ def _simple_id(oid: str) -> bool:
 
 def object_parts(value: ObjectRef | str) -> tuple[str, str]:
     """``(type, id)`` of an object reference; raises InvalidRequest for a malformed text."""
-    if isinstance(value, ObjectRef):
+    if not isinstance(value, str):
         return value.type, value.id
     rtype, sep, rid = value.partition(":")
     if sep and _simple_id(rid):
@@ -74,7 +74,7 @@ def object_parts(value: ObjectRef | str) -> tuple[str, str]:
 def subject_parts(value: SubjectRef | str) -> tuple[str, str, str | None]:
     """``(type, id, relation or None)`` of a subject reference (``...`` is None, as in
     SubjectRef); raises InvalidRequest for a malformed text."""
-    if isinstance(value, SubjectRef):
+    if not isinstance(value, str):
         return value.type, value.id, value.relation
     stype, sep, rest = value.partition(":")
     sid, hashed, srel = rest.partition("#")

@@ -1,7 +1,8 @@
 """Flattened union/arrow permissions (rebac.engine.flat) answer exactly as plain evaluation.
 
-Each test asks the same questions twice: of an engine that flattens (the default) and of the
-checker with flattening switched off (no flat cache), and pins the expected answer.
+Each test asks the same questions of an engine that flattens (the default) -- on a member's
+first visit, which climbs, and on the next, which flattens -- and of the checker with
+flattening switched off (no flat cache), and pins the expected answer.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from rebac import Engine, Permissionship
-from rebac.engine.check import Checker
+from rebac.engine.check import _SEEN, Checker
 from rebac.engine.engine import build_plan
 from rebac.engine.index import RelationshipIndex
 from rebac.errors import MaximumDepthExceeded
@@ -62,9 +63,15 @@ def unflattened(engine: Engine, resource: str, permission: str, subject: str) ->
 
 
 def both(engine: Engine, resource: str, permission: str, subject: str) -> Permissionship:
-    flat = engine.check(resource, permission, subject).permissionship
-    assert flat is unflattened(engine, resource, permission, subject)
-    return flat
+    """The engine's answer, asked twice, each time pinned to the unflattened one: a flat
+    member is climbed on its first visit (Checker._climb) and flattened on the next."""
+    expected = unflattened(engine, resource, permission, subject)
+    climbed = engine.check(resource, permission, subject).permissionship
+    engine._head.checkers.clear()  # forget the answer, keep what the flat cache learned
+    flattened = engine.check(resource, permission, subject).permissionship
+    assert climbed is expected
+    assert flattened is expected
+    return flattened
 
 
 def test_the_schema_decides_which_permissions_are_flat() -> None:
@@ -275,6 +282,25 @@ def test_flattening_schema_ast_is_untouched() -> None:
     plan = build_plan(SCHEMA)
     member = plan.members[("folder", "view")]
     assert isinstance(getattr(member, "expr", None), ast.Union)
+
+
+def test_a_folder_is_climbed_on_its_first_visit_and_flattened_on_the_next() -> None:
+    """Flattening keeps an entry per ancestor: worth it for a folder that checks come back
+    to, wasted on one asked about once. The first visit climbs and only marks the folder."""
+    e = Engine(SCHEMA)
+    e.touch(
+        *(f"folder:f{i}#parent@folder:f{i - 1}" for i in range(1, 6)),
+        "folder:f0#viewer@user:root",
+        "document:d#parent@folder:f5",
+    )
+    assert e.check("document:d", "view", "user:root").allowed
+    flats = e._head.learned.flats
+    assert flats.get(("folder", "f5", "view")) is _SEEN
+    assert not any(("folder", f"f{i}", "view") in flats for i in range(5))
+    e._head.checkers.clear()  # a new question about the same folder
+    assert e.check("document:d", "view", "user:root").allowed
+    entry = flats.get(("folder", "f5", "view"))
+    assert entry is not None and entry is not _SEEN and entry.depth == 5
 
 
 def test_flattening_a_folder_leaves_its_ancestors_flattened_too() -> None:
