@@ -186,7 +186,11 @@ class Checker:
         )
         self.gkey = (subject_type, subject_relation)
         # Members that can lead to this kind of subject at all (the schema-level pruning).
-        self.leads = plan.leading_to(self.reach_key)
+        self.leads = (
+            plan.leading_to_object(subject_type)
+            if subject_relation is None
+            else plan.leading_to(self.reach_key)
+        )
         self.now = now
         self.max_depth = max_depth
         self.context = context
@@ -217,7 +221,7 @@ class Checker:
         if (
             self.flats is not None
             and self.srel is None
-            and (resource_type, relation) in self.plan.flat
+            and self.plan.flat_member(resource_type, relation) is not None
         ):
             # A flat member for an object subject reads slots and never dispatches: no stack,
             # cycle or depth bookkeeping to pay for (see flat.py).
@@ -355,14 +359,17 @@ class Checker:
         result: Value = False
         leads = self.leads
         for gt, sid, gr in slot:
-            if gr is None or (gt, gr) not in leads:
+            if gr is None:
                 continue
-            if (gt, gr) in self.plan.pure_sets:
+            kind: object = (gt, gr)  # built once (a compiled build boxes each use otherwise)
+            if kind not in leads:
+                continue
+            if kind in self.plan.pure_sets:
                 ms = self.memberships
                 if ms is None:
                     ms = self._memberships()
                 for found in ms:
-                    ids = found.get((gt, gr))
+                    ids = found.get(kind)
                     if ids is not None and sid in ids:
                         return True
                 continue
@@ -507,7 +514,8 @@ class Checker:
         dicts directly and an entry already flattened is used without a call.
         """
         plan = self.plan
-        member = plan.flat[(rtype, name)]
+        member = plan.flat_member(rtype, name)
+        assert member is not None
         stored = self.stored
         if stored is None:
             return None
@@ -566,9 +574,9 @@ class Checker:
         if self.deadline is not None and self.dispatches & 127 == 1:
             check_deadline(self.deadline)
         plan = self.plan
-        if (gt, target) in plan.leaf_relations:
+        if plan.is_leaf(gt, target):
             return self.direct(gt, gid, target)
-        if (gt, target) not in plan.flat:
+        if plan.flat_member(gt, target) is None:
             return False
         flats = self.flats
         assert flats is not None
@@ -608,7 +616,7 @@ class Checker:
         result: Value = False
         steps = 0
         while True:
-            member = plan.flat.get((t, m))
+            member = plan.flat_member(t, m)
             if member is None or member.permissions or len(member.arrows) != 1:
                 return None
             for held in stored.holders(t, member.relations):
@@ -632,8 +640,8 @@ class Checker:
             self.dispatches += 1
             if self.deadline is not None and self.dispatches & 127 == 1:
                 check_deadline(self.deadline)
-            if (gt, target) not in plan.flat:
-                if (gt, target) in plan.leaf_relations:
+            if plan.flat_member(gt, target) is None:
+                if plan.is_leaf(gt, target):
                     return v_or(result, self.direct(gt, gid, target))
                 return result  # the parent's type has no such member: it reads nothing
             entry = flats.get((gt, gid, target), _UNKNOWN)

@@ -152,7 +152,15 @@ class RelationshipIndex(IndexView):
     readers see a consistent index because the owner locks around writes.
     """
 
-    __slots__ = ("_by_subject", "_count", "_expiries", "_holders", "_keys", "nodes")
+    __slots__ = (
+        "_by_subject",
+        "_count",
+        "_expiries",
+        "_holders",
+        "_keys",
+        "_object_keys",
+        "nodes",
+    )
 
     def __init__(self) -> None:
         # Finite expiration times, as a heap: when the next one passes, answers may change
@@ -160,12 +168,19 @@ class RelationshipIndex(IndexView):
         # makes next_expiry earlier than it needs to be.
         self._expiries: list[float] = []
         #: (resource_type, relation) -> resource_id -> slot. Read directly by the checker.
-        self.nodes: dict[tuple[str, str], dict[str, Slot]] = {}
-        self._by_subject: dict[tuple[str, str], dict[UseKey, Uses]] = {}
-        # The one tuple of each subject key in use (shared by every slot naming it).
+        #: Keyed by type, then relation (not by a (type, relation) tuple, which a lookup
+        #: would have to build and hash): strings are interned, so each step is cheap.
+        self.nodes: dict[str, dict[str, dict[str, Slot]]] = {}
+        # subject_type -> subject_id -> uses: two lookups of interned strings, which cost
+        # less than building and hashing a (type, id) tuple per lookup.
+        self._by_subject: dict[str, dict[str, dict[UseKey, Uses]]] = {}
+        # The one tuple of each subject key in use (shared by every slot naming it): for
+        # objects by type then id (subject_key is asked once per checked subject), for
+        # subject sets by the key itself.
+        self._object_keys: dict[str, dict[str, SharedKey]] = {}
         self._keys: dict[SubjectKey, SharedKey] = {}
-        # holders() answers, by (resource type, relations).
-        self._holders: dict[tuple[str, tuple[str, ...]], tuple[dict[str, Slot], ...]] = {}
+        # holders() answers, by resource type, then relations.
+        self._holders: dict[str, dict[tuple[str, ...], tuple[dict[str, Slot], ...]]] = {}
         self._count = 0
 
     def __len__(self) -> int:
@@ -173,6 +188,10 @@ class RelationshipIndex(IndexView):
 
     def subject_key(self, st: str, sid: str, srel: str | None) -> SharedKey:
         """The shared key tuple of a subject (a new tuple if no relationship names it)."""
+        if srel is None:
+            of_type = self._object_keys.get(st)
+            shared = None if of_type is None else of_type.get(sid)
+            return (st, sid, None) if shared is None else shared
         key = (st, sid, srel)
         return self._keys.get(key, key)
 
@@ -188,14 +207,27 @@ class RelationshipIndex(IndexView):
         edge = edge_of(rel)
         if edge.expires != INF:
             heapq.heappush(self._expiries, edge.expires)
-        skey: SharedKey = (st, sid, srel)
-        shared: SharedKey = self._keys.get(skey)
-        if shared is None:
-            shared = self._keys[skey] = skey
+        shared: SharedKey
+        if srel is None:
+            keys = self._object_keys.get(st)
+            if keys is None:
+                keys = self._object_keys[st] = {}
+            shared = keys.get(sid)
+            if shared is None:
+                shared = (st, sid, None)  # boxed once (SharedKey), then stored as is
+                keys[sid] = shared
+        else:
+            skey: SharedKey = (st, sid, srel)
+            shared = self._keys.get(skey)
+            if shared is None:
+                shared = self._keys[skey] = skey
         is_new = _slot_put(self.holder(rt, relation), rid, shared, edge)
-        by_use = self._by_subject.get((st, sid))
+        of_type = self._by_subject.get(st)
+        if of_type is None:
+            of_type = self._by_subject[st] = {}
+        by_use = of_type.get(sid)
         if by_use is None:
-            by_use = self._by_subject[(st, sid)] = {}
+            by_use = of_type[sid] = {}
         _uses_put(by_use, (rt, relation, srel), rid, edge)
         if is_new:
             self._count += 1
@@ -204,17 +236,22 @@ class RelationshipIndex(IndexView):
     def remove(self, rel: Relationship) -> bool:
         """Delete the relationship with ``rel``'s key. True if it was present."""
         r, s = rel.resource, rel.subject
-        nodes = self.nodes.get((r.type, rel.relation))
+        relations = self.nodes.get(r.type)
+        nodes = None if relations is None else relations.get(rel.relation)
         if nodes is None or not _slot_pop(nodes, r.id, (s.type, s.id, s.relation)):
             return False
         # An emptied dict stays: flattened entries hold on to it (see holder()).
-        by_use = self._by_subject[(s.type, s.id)]
+        of_type = self._by_subject[s.type]
+        by_use = of_type[s.id]
         ukey = (r.type, rel.relation, s.relation)
         _uses_pop(by_use, ukey, r.id)
-        if not any(k[2] == s.relation for k in by_use):
-            self._keys.pop((s.type, s.id, s.relation), None)
+        if not any(k[2] == s.relation for k in by_use):  # no slot names the key any more
+            if s.relation is None:
+                self._object_keys[s.type].pop(s.id, None)
+            else:
+                self._keys.pop((s.type, s.id, s.relation), None)
         if not by_use:
-            del self._by_subject[(s.type, s.id)]
+            del of_type[s.id]  # (the per-type dict stays, like holders)
         self._count -= 1
         return True
 
@@ -234,9 +271,12 @@ class RelationshipIndex(IndexView):
     def holder(self, resource_type: str, relation: str) -> dict[str, Slot]:
         """The dict of slots of ``resource_type#relation``, created if need be; it is never
         replaced or dropped, so a reference to it stays valid across writes."""
-        nodes = self.nodes.get((resource_type, relation))
+        of_type = self.nodes.get(resource_type)
+        if of_type is None:
+            of_type = self.nodes[resource_type] = {}
+        nodes = of_type.get(relation)
         if nodes is None:
-            nodes = self.nodes[(resource_type, relation)] = {}
+            nodes = of_type[relation] = {}
         return nodes
 
     def holders(
@@ -244,18 +284,26 @@ class RelationshipIndex(IndexView):
     ) -> tuple[dict[str, Slot], ...]:
         """:meth:`holder` of each of ``relations``, as one tuple kept for the next caller (the
         checker reads an object's own relations through it on every check)."""
-        key = (resource_type, relations)
-        found = self._holders.get(key)
+        of_type = self._holders.get(resource_type)
+        if of_type is None:
+            of_type = self._holders[resource_type] = {}
+        found = of_type.get(relations)
         if found is None:
-            found = self._holders[key] = tuple(self.holder(resource_type, r) for r in relations)
+            found = of_type[relations] = tuple(self.holder(resource_type, r) for r in relations)
         return found
 
     def slot(self, resource_type: str, resource_id: str, relation: str) -> Slot | None:
-        nodes = self.nodes.get((resource_type, relation))
+        of_type = self.nodes.get(resource_type)
+        if of_type is None:
+            return None
+        nodes = of_type.get(relation)
         return None if nodes is None else nodes.get(resource_id)
 
     def resources_of_subject(self, subject_type: str, subject_id: str) -> dict[UseKey, Uses]:
-        return self._by_subject.get((subject_type, subject_id), _NO_USES)
+        of_type = self._by_subject.get(subject_type)
+        if of_type is None:
+            return _NO_USES
+        return of_type.get(subject_id, _NO_USES)
 
 
 #: What resources_of_subject answers for a subject used nowhere (shared; never written to).

@@ -77,6 +77,7 @@ class Plan:
             for t in m.wildcard_types
         )
         self._leading_to: dict[SubjectKind, frozenset[tuple[str, str]]] = {}
+        self._leading_to_objects: dict[str, frozenset[tuple[str, str]]] = {}
         self.pure_sets = self._compute_pure_sets()
         # The same, as a tuple: the membership walks iterate it per visited object.
         self.pure_list: tuple[tuple[str, str], ...] = tuple(sorted(self.pure_sets))
@@ -103,6 +104,15 @@ class Plan:
             },
             frozenset(self.members),
         )
+        # The same two, by type then name, for the check path's lookups: two lookups of
+        # interned strings cost less than building and hashing a (type, name) tuple.
+        self.flat_by_type: dict[str, dict[str, FlatMember]] = {}
+        for (t, name), fm in self.flat.items():
+            self.flat_by_type.setdefault(t, {})[name] = fm
+        self.leaves_by_type: dict[str, frozenset[str]] = {
+            t: frozenset(name for lt, name in self.leaf_relations if lt == t)
+            for t in {lt for lt, _ in self.leaf_relations}
+        }
         #: Relations a flat member follows as an arrow's tupleset: a change to one of them
         #: can change flattened entries (learned.py).
         self.flat_tuplesets = frozenset(
@@ -121,6 +131,24 @@ class Plan:
                 self.evaluators[key] = evaluate
             else:
                 self.evaluators[key] = relation_evaluator(m.name)
+
+    def flat_member(self, type_name: str, name: str) -> FlatMember | None:
+        """The flat member ``type_name#name``, if it is one (see flat.py)."""
+        of_type = self.flat_by_type.get(type_name)
+        return None if of_type is None else of_type.get(name)
+
+    def is_leaf(self, type_name: str, name: str) -> bool:
+        """Is ``type_name#name`` a leaf relation (its subjects never need a dispatch)?"""
+        of_type = self.leaves_by_type.get(type_name)
+        return of_type is not None and name in of_type
+
+    def leading_to_object(self, subject_type: str) -> frozenset[tuple[str, str]]:
+        """:meth:`leading_to` for an object of ``subject_type`` (the common question, kept
+        by type: no (type, None) tuple to build per checker)."""
+        found = self._leading_to_objects.get(subject_type)
+        if found is None:
+            found = self._leading_to_objects[subject_type] = self.leading_to((subject_type, None))
+        return found
 
     def leading_to(self, kind: SubjectKind) -> frozenset[tuple[str, str]]:
         """The members whose evaluation can reach a subject of ``kind`` (the inverse of

@@ -125,19 +125,22 @@ RESULT_CACHE_SUBJECTS = 10_000
 RESULT_CACHE_PER_SUBJECT = 20_000
 
 
-_definite: dict[tuple[bool, int], CheckResult] = {}
+_definite: dict[int, tuple[CheckResult, CheckResult]] = {}
 
 
 def _result(value: Value, revision: int) -> CheckResult:
     if value is True or value is False:
-        # Results are immutable: share the two definite answers of a revision.
-        result = _definite.get((value, revision))
-        if result is None:
+        # Results are immutable: share the two definite answers of a revision (keyed by the
+        # revision alone: an int key costs less than a (value, revision) tuple).
+        pair = _definite.get(revision)
+        if pair is None:
             if len(_definite) > 64:
                 _definite.clear()
-            p = Permissionship.HAS_PERMISSION if value else Permissionship.NO_PERMISSION
-            result = _definite[(value, revision)] = CheckResult(p, (), revision)
-        return result
+            pair = _definite[revision] = (
+                CheckResult(Permissionship.NO_PERMISSION, (), revision),
+                CheckResult(Permissionship.HAS_PERMISSION, (), revision),
+            )
+        return pair[1] if value else pair[0]
     assert isinstance(value, Conditional)
     return CheckResult(
         Permissionship.CONDITIONAL_PERMISSION, tuple(sorted(value.missing)), revision
