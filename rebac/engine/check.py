@@ -133,7 +133,7 @@ class Checker:
         "pending",
         "plan",
         "prov",
-        "reach_key",
+        "roles",
         "sid",
         "skey",
         "srel",
@@ -175,7 +175,6 @@ class Checker:
         self.st = subject_type
         self.sid = subject_id
         self.srel = subject_relation
-        self.reach_key = (subject_type, subject_relation)
         # The subject as the index keys it (the shared tuple: small slots match it by
         # identity), its wildcard, and the group it sits in within a large slot.
         self.skey: SharedKey = index.subject_key(subject_type, subject_id, subject_relation)
@@ -186,11 +185,7 @@ class Checker:
         )
         self.gkey = (subject_type, subject_relation)
         # Members that can lead to this kind of subject at all (the schema-level pruning).
-        self.leads = (
-            plan.leading_to_object(subject_type)
-            if subject_relation is None
-            else plan.leading_to(self.reach_key)
-        )
+        self.leads, self.roles = plan.for_subject(subject_type, subject_relation)
         self.now = now
         self.max_depth = max_depth
         self.context = context
@@ -357,14 +352,16 @@ class Checker:
     def _small_sets(self, slot: tuple[SubjectKey, ...]) -> Value:
         """Subject sets in a small (plain) slot that can lead to the subject."""
         result: Value = False
-        leads = self.leads
+        roles = self.roles
         for gt, sid, gr in slot:
             if gr is None:
                 continue
-            kind: object = (gt, gr)  # built once (a compiled build boxes each use otherwise)
-            if kind not in leads:
-                continue
-            if kind in self.plan.pure_sets:
+            of_type = roles.get(gt)
+            role = None if of_type is None else of_type.get(gr)
+            if role is None:
+                continue  # the schema says it cannot lead to the subject
+            pure, kind = role
+            if pure:
                 ms = self.memberships
                 if ms is None:
                     ms = self._memberships()
@@ -669,18 +666,20 @@ class Checker:
     def _direct_sets(self) -> list[tuple[str, str, str]]:
         """The pure subject sets the subject is in directly (by an unexpired relationship,
         its wildcard's included), and the subject itself when it is one."""
-        pure = self.plan.pure_list
+        plan = self.plan
         now = self.now
         srel = self.srel
         direct: list[tuple[str, str, str]] = []
-        if srel is not None and (self.st, srel) in pure:
+        if srel is not None and (self.st, srel) in plan.pure_sets:
             direct.append((self.st, self.sid, srel))  # X#r is in X#r
-        for oid in (self.sid, WILDCARD) if srel is None else (self.sid,):
+        # The subject's wildcard is looked at only where the schema allows one.
+        wild = srel is None and self.wkey is not None
+        for oid in (self.sid, WILDCARD) if wild else (self.sid,):
             by_use = self.index.resources_of_subject(self.st, oid)
             if not by_use:
                 continue
-            for rtype, relation in pure:
-                uses = by_use.get((rtype, relation, srel))
+            for use_key, _kind, rtype, relation in plan.pure_uses(srel):
+                uses = by_use.get(use_key)
                 if uses is None:
                     continue
                 if isinstance(uses, tuple):  # plain: no generator (see use_edges) on this path
@@ -753,7 +752,7 @@ class Checker:
             hit = closures.get(node)
             if hit is not None and hit[1] > self.now:
                 return hit
-        pure = self.plan.pure_list
+        plan = self.plan
         index = self.index
         now = self.now
         valid_until = INF
@@ -766,8 +765,8 @@ class Checker:
             by_use = index.resources_of_subject(t, oid)
             if not by_use:
                 continue
-            for rtype, relation in pure:
-                uses = by_use.get((rtype, relation, rel))
+            for use_key, kind, rtype, relation in plan.pure_uses(rel):
+                uses = by_use.get(use_key)
                 if uses is None:
                     continue
                 live: Sequence[str]
@@ -781,11 +780,11 @@ class Checker:
                         if e.expires < valid_until:
                             valid_until = e.expires
                         live.append(rid)
-                ids = found.get((rtype, relation))
+                ids = found.get(kind)
                 if ids is None:
                     if not live:
                         continue
-                    ids = found[(rtype, relation)] = set()
+                    ids = found[kind] = set()
                 for rid in live:
                     if rid not in ids:
                         ids.add(rid)

@@ -33,7 +33,7 @@ CLOSURE_LIMIT = 50_000
 class ClosureCache:
     """Closures of pure subject sets ``(type, id, relation)``, with the objects each visited."""
 
-    __slots__ = ("_by_root", "_users")
+    __slots__ = ("_by_root", "_unindexed", "_users")
 
     def __init__(self) -> None:
         self._by_root: dict[tuple[str, str, str], Closure] = {}
@@ -41,6 +41,10 @@ class ClosureCache:
         # alone (no tuple to build and hash per visited object): objects of two types with
         # the same id share an entry, which only drops a closure more often than needed.
         self._users: dict[str, set[tuple[str, str, str]]] = {}
+        # Closures put since the last change, with what they visited, not yet in _users:
+        # the inverse map is only needed when a change comes, and most closures are put
+        # between two changes, so it is built then (once per closure either way).
+        self._unindexed: list[tuple[tuple[str, str, str], list[str]]] = []
 
     def __len__(self) -> int:
         return len(self._by_root)
@@ -52,23 +56,32 @@ class ClosureCache:
         if len(self._by_root) >= CLOSURE_LIMIT:
             self.clear()
         self._by_root[root] = closure
-        users = self._users
-        for obj in visited:
-            roots = users.get(obj)
-            if roots is None:
-                users[obj] = {root}
-            else:
-                roots.add(root)
+        self._unindexed.append((root, visited))
 
     def changed(self, subject_type: str, subject_id: str) -> None:
         """A relationship whose subject is ``subject_type:subject_id`` (any relation) was
         written or deleted: drop the closures that read it."""
+        if self._unindexed:
+            self._index()
         for root in self._users.pop(subject_id, ()):
             self._by_root.pop(root, None)
+
+    def _index(self) -> None:
+        """Add the closures put since the last change to the inverse map."""
+        users = self._users
+        for root, visited in self._unindexed:
+            for obj in visited:
+                roots = users.get(obj)
+                if roots is None:
+                    users[obj] = {root}
+                else:
+                    roots.add(root)
+        self._unindexed.clear()
 
     def clear(self) -> None:
         self._by_root.clear()
         self._users.clear()
+        self._unindexed.clear()
 
 
 class Learned:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rebac.engine.flat import FlatMember, flat_members
 from rebac.engine.values import Value
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from rebac.schema.compiler import CompiledSchema
 
 SubjectKind = tuple[str, str | None]  # (subject type, subject relation or None for objects)
+#: See Plan.pure_uses: (by-subject use key, pure set kind, its type, its relation).
+PureUse = tuple[Any, Any, str, str]
+#: See Plan.set_roles: (is the subject set pure, its shared kind).
+SetRole = tuple[bool, Any]
 
 
 @dataclass(slots=True)
@@ -77,10 +81,15 @@ class Plan:
             for t in m.wildcard_types
         )
         self._leading_to: dict[SubjectKind, frozenset[tuple[str, str]]] = {}
-        self._leading_to_objects: dict[str, frozenset[tuple[str, str]]] = {}
+        self._for_objects: dict[
+            str, tuple[frozenset[tuple[str, str]], dict[str, dict[str, SetRole]]]
+        ] = {}
         self.pure_sets = self._compute_pure_sets()
         # The same, as a tuple: the membership walks iterate it per visited object.
         self.pure_list: tuple[tuple[str, str], ...] = tuple(sorted(self.pure_sets))
+        self._pure_uses: dict[str | None, tuple[PureUse, ...]] = {}
+        self._kinds: dict[str, dict[str, Any]] = {}
+        self._set_roles: dict[SubjectKind, dict[str, dict[str, SetRole]]] = {}
         self.grant_relations = self._compute_grant_relations()
         self.computed_users: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.arrow_users: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
@@ -131,6 +140,55 @@ class Plan:
                 self.evaluators[key] = evaluate
             else:
                 self.evaluators[key] = relation_evaluator(m.name)
+        # For validating a check cheaply (set tests of interned names, no tuple keys): the
+        # defined types, and the member names of each.
+        self.type_names = frozenset(schema.definitions)
+        self.member_names: dict[str, frozenset[str]] = {
+            t: frozenset(name for mt, name in self.members if mt == t) for t in self.type_names
+        }
+
+    def kind(self, type_name: str, relation: str) -> Any:
+        """The one shared ``(type, relation)`` tuple of a subject-set kind: dicts keyed by
+        it then match by identity (typed Any so that a compiled build keeps the object)."""
+        found = self._kinds.get(type_name)
+        if found is None:
+            found = self._kinds[type_name] = {}
+        shared = found.get(relation)
+        if shared is None:
+            shared = (type_name, relation)
+            found[relation] = shared
+        return shared
+
+    def set_roles(self, kind: SubjectKind) -> dict[str, dict[str, SetRole]]:
+        """For a subject of ``kind``: what a subject set ``type#relation`` found in a slot
+        is to it, by type then relation -- absent when the schema says it cannot lead to
+        the subject; else whether it is pure (answered from memberships) and its shared
+        kind. Computed once per subject kind: the check path asks it per subject set."""
+        found = self._set_roles.get(kind)
+        if found is None:
+            found = {}
+            for t, relation in self.leading_to(kind):
+                found.setdefault(t, {})[relation] = (
+                    (t, relation) in self.pure_sets,
+                    self.kind(t, relation),
+                )
+            self._set_roles[kind] = found
+        return found
+
+    def pure_uses(self, subject_relation: str | None) -> tuple[PureUse, ...]:
+        """For a subject used with ``subject_relation``: per pure set ``(type, relation)``,
+        the by-subject key of that use, the pure set's kind, its type and its relation.
+
+        Built once per subject relation so that the membership walks look uses up with keys
+        that already exist (typed Any: a compiled build would rebuild a typed tuple)."""
+        found = self._pure_uses.get(subject_relation)
+        if found is None:
+            uses: list[PureUse] = []
+            for rtype, relation in self.pure_list:
+                use_key: Any = (rtype, relation, subject_relation)
+                uses.append((use_key, self.kind(rtype, relation), rtype, relation))
+            found = self._pure_uses[subject_relation] = tuple(uses)
+        return found
 
     def flat_member(self, type_name: str, name: str) -> FlatMember | None:
         """The flat member ``type_name#name``, if it is one (see flat.py)."""
@@ -142,13 +200,22 @@ class Plan:
         of_type = self.leaves_by_type.get(type_name)
         return of_type is not None and name in of_type
 
-    def leading_to_object(self, subject_type: str) -> frozenset[tuple[str, str]]:
-        """:meth:`leading_to` for an object of ``subject_type`` (the common question, kept
-        by type: no (type, None) tuple to build per checker)."""
-        found = self._leading_to_objects.get(subject_type)
-        if found is None:
-            found = self._leading_to_objects[subject_type] = self.leading_to((subject_type, None))
-        return found
+    def for_subject(
+        self, subject_type: str, subject_relation: str | None
+    ) -> tuple[frozenset[tuple[str, str]], dict[str, dict[str, SetRole]]]:
+        """:meth:`leading_to` and :meth:`set_roles` of a subject's kind; an object's kept by
+        type (the common question, asked per checker: no (type, None) tuple to build)."""
+        if subject_relation is None:
+            found = self._for_objects.get(subject_type)
+            if found is None:
+                kind: SubjectKind = (subject_type, None)
+                found = self._for_objects[subject_type] = (
+                    self.leading_to(kind),
+                    self.set_roles(kind),
+                )
+            return found
+        kind = (subject_type, subject_relation)
+        return self.leading_to(kind), self.set_roles(kind)
 
     def leading_to(self, kind: SubjectKind) -> frozenset[tuple[str, str]]:
         """The members whose evaluation can reach a subject of ``kind`` (the inverse of

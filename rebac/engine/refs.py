@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Final
 
 from rebac.model import (
     ELLIPSIS,
@@ -27,9 +28,10 @@ from rebac.model import (
 #: interned copy: a dict lookup instead of a regular expression, and the names the evaluator
 #: then puts in tuple keys are the very strings of the schema and the index (both interned),
 #: so those keys compare by identity. Bounded by clearing: a flood of names costs nothing.
-_NAMES_LIMIT = 4096
-_types: dict[str, str] = {}
-_relations: dict[str, str] = {}
+_NAMES_LIMIT: Final = 4096
+# Final: a compiled build reads them as constants, not through the module's globals dict.
+_types: Final[dict[str, str]] = {}
+_relations: Final[dict[str, str]] = {}
 
 
 def _known(name: str, names: dict[str, str], valid: Callable[[str], bool]) -> str | None:
@@ -77,7 +79,10 @@ def subject_parts(value: SubjectRef | str) -> tuple[str, str, str | None]:
     if not isinstance(value, str):
         return value.type, value.id, value.relation
     stype, sep, rest = value.partition(":")
-    sid, hashed, srel = rest.partition("#")
+    if "#" in rest:
+        sid, hashed, srel = rest.partition("#")
+    else:  # an object: no second partition
+        sid, hashed, srel = rest, "", ""
     if sep and (_simple_id(sid) or sid == WILDCARD):
         canon = _known(stype, _types, is_valid_type_name)
         if canon is not None:

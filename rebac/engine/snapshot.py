@@ -501,14 +501,15 @@ def _validate_query(
     raw_subject: object,
 ) -> None:
     """Validate a check's inputs, cheaply in the common case (all names known)."""
-    evaluators = plan.evaluators
-    if (rtype, permission) not in evaluators:
+    members = plan.member_names
+    names = members.get(rtype)
+    if names is None or permission not in names:
         validate_check_target(plan.schema, rtype, permission)
     st, sid, srel = skey
     if (
         sid == "*"
-        or st not in plan.schema.definitions
-        or (srel is not None and (st, srel) not in evaluators)
+        or st not in plan.type_names
+        or (srel is not None and srel not in members[st])
         or not isinstance(raw_subject, str)
     ):
         validate_subject(plan.schema, SubjectRef(st, sid, srel))
