@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from rebac.engine.flat import CACHE_LIMIT, NESTING_LIMIT, Flattened, cached
 from rebac.engine.index import (
@@ -61,6 +61,13 @@ Closure = tuple[dict[tuple[str, str], set[str]], float]
 #: Flattened flat members, per revision (None: the walk gave up; evaluate normally).
 FlatCache = dict[tuple[str, str, str], "Flattened | None"]
 _MISSING = object()
+#: The cycle bookkeeping of a checker that has not dispatched yet: empty, shared, never
+#: written to (Checker._bookkeeping replaces them all before dispatch writes).
+_NO_ONSTACK: Final[dict[tuple[str, str, str], int]] = {}
+_NO_STACK: Final[list[tuple[str, str, str]]] = []
+_NO_CUT: Final[set[int]] = set()
+_NO_PROV: Final[dict[tuple[str, str, str], tuple[Value, int]]] = {}
+_NO_PENDING: Final[dict[int, list[tuple[str, str, str]]]] = {}
 #: Stands for "not flattened yet" in a FlatCache lookup.
 _UNKNOWN = Flattened((), "", (), None, 0, -INF)
 #: Cached for a flat member visited once and not flattened (see Checker._climb); expired
@@ -193,12 +200,15 @@ class Checker:
         # Results of subproblems for this subject; may be shared with earlier checks of the
         # same subject at the same revision (see Snapshot.check).
         self.memo: dict[tuple[str, str, str], Value] = {} if memo is None else memo
-        self.onstack: dict[tuple[str, str, str], int] = {}
-        self.stack: list[tuple[str, str, str]] = []
+        # Cycle bookkeeping (see dispatch and _settle). A check answered from flat members
+        # never dispatches, so these start as shared empty containers, only ever read, and
+        # _bookkeeping() gives the checker its own before dispatch first writes to them.
+        self.onstack: dict[tuple[str, str, str], int] = _NO_ONSTACK
+        self.stack: list[tuple[str, str, str]] = _NO_STACK
         self.low = _BIG
-        self.cut: set[int] = set()
-        self.prov: dict[tuple[str, str, str], tuple[Value, int]] = {}
-        self.pending: dict[int, list[tuple[str, str, str]]] = {}
+        self.cut: set[int] = _NO_CUT
+        self.prov: dict[tuple[str, str, str], tuple[Value, int]] = _NO_PROV
+        self.pending: dict[int, list[tuple[str, str, str]]] = _NO_PENDING
         self.memberships: list[dict[tuple[str, str], set[str]]] | None = None
         self.entry: set[tuple[str, str]] | None = None
 
@@ -262,6 +272,8 @@ class Checker:
         if self.deadline is not None and self.dispatches & 127 == 1:
             check_deadline(self.deadline)
         stack = self.stack
+        if stack is _NO_STACK:
+            stack = self._bookkeeping()
         depth = len(stack)
         if depth >= self.max_depth:
             raise MaximumDepthExceeded(
@@ -284,6 +296,17 @@ class Checker:
         else:
             self._settle(key, v, depth, saved_low)
         return v
+
+    def _bookkeeping(self) -> list[tuple[str, str, str]]:
+        """This checker's own cycle bookkeeping, in place of the shared empty containers it
+        starts with; returns the new stack."""
+        self.onstack = {}
+        self.cut = set()
+        self.prov = {}
+        self.pending = {}
+        stack: list[tuple[str, str, str]] = []
+        self.stack = stack
+        return stack
 
     def _settle(self, key: tuple[str, str, str], v: Value, depth: int, saved_low: int) -> None:
         node_low = self.low

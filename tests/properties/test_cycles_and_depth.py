@@ -371,3 +371,23 @@ def test_answers_across_definitions_that_do_not_depend_on_the_cycle() -> None:
     with watchdog():
         assert has(engine, "team:t", "member", "user:w") is NO
         assert has(engine, "org:o", "allowed", "user:w") is NO
+
+
+def test_a_checker_keeps_its_cycle_bookkeeping_to_itself() -> None:
+    """Checkers start with shared empty bookkeeping (Checker._bookkeeping) and must take
+    their own before writing to it: a write to the shared containers would leak one check's
+    cycle state into every other checker."""
+    from rebac.engine import check
+
+    e = Engine(GROUPS["via_permission"])
+    e.touch(
+        *(f"group:g{i}#member@group:g{(i + 1) % 5}#view" for i in range(5)),
+        "group:g3#member@user:u",
+    )
+    for i in range(5):
+        assert e.check(f"group:g{i}", "view", "user:u").allowed
+        assert not e.check(f"group:g{i}", "view", "user:other").allowed
+    shared = (check._NO_ONSTACK, check._NO_STACK, check._NO_CUT, check._NO_PROV, check._NO_PENDING)
+    assert all(len(container) == 0 for container in shared)
+    used = e._head.checkers[("user", "u", None)]
+    assert used.stack is not check._NO_STACK  # it dispatched, so it took its own
