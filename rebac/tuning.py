@@ -12,6 +12,8 @@ its own: ``rebac serve`` does after loading, an application embedding the engine
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 #: Allocations between two young-generation collections (CPython's default is 700).
 YOUNG_THRESHOLD = 50_000
@@ -24,3 +26,22 @@ def settle() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic collector paused for the duration of a bulk load, then restored as it was.
+
+    A bulk import allocates only objects that outlive it (index entries, parsed
+    relationships), none of them in reference cycles; collections during it re-walk the
+    growing index for nothing (measured: a tenth of an import's time). Unlike :func:`settle`
+    this leaves nothing changed once the block ends, even on an error, so the engine uses it
+    on its own. Another thread's garbage cycles are only collected later, not lost.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from rebac.engine.flat import CACHE_LIMIT, NESTING_LIMIT, Flattened, cached
+from rebac.engine.flat import CACHE_LIMIT, NESTING_LIMIT, FlatMember, Flattened, cached
 from rebac.engine.index import (
     INF,
     PLAIN,
@@ -635,11 +635,21 @@ class Checker:
         room = self.max_depth - 2 - len(self.stack)  # levels the depth limit leaves
         result: Value = False
         steps = 0
+        # The member being climbed, its own holders and its parents' holder: looked up again
+        # only when the chain moves to another type or member (a folder tree never does).
+        member: FlatMember | None = None
+        holders: tuple[dict[str, Slot], ...] = ()
+        parents: dict[str, Slot] = {}
+        target = ""
         while True:
-            member = plan.flat_member(t, m)
-            if member is None or member.permissions or len(member.arrows) != 1:
-                return None
-            for held in stored.holders(t, member.relations):
+            if member is None:
+                member = plan.flat_member(t, m)
+                if member is None or member.permissions or len(member.arrows) != 1:
+                    return None
+                holders = stored.holders(t, member.relations)
+                tupleset, target = member.arrows[0]
+                parents = stored.holder(t, tupleset)
+            for held in holders:
                 slot = held.get(i)
                 if slot is not None:
                     r = self.read(slot)
@@ -647,8 +657,7 @@ class Checker:
                         return True
                     if r is not False:
                         result = v_or(result, r)
-            tupleset, target = member.arrows[0]
-            tslot = stored.slot(t, i, tupleset)
+            tslot = parents.get(i)
             if tslot is None:
                 return result
             if type(tslot) is not tuple or len(tslot) != 1:
@@ -660,10 +669,12 @@ class Checker:
             self.dispatches += 1
             if self.deadline is not None and self.dispatches & 127 == 1:
                 check_deadline(self.deadline)
-            if plan.flat_member(gt, target) is None:
-                if plan.is_leaf(gt, target):
-                    return v_or(result, self.direct(gt, gid, target))
-                return result  # the parent's type has no such member: it reads nothing
+            if gt is not t or target is not m:  # interned names: equal ones are mostly identical
+                if plan.flat_member(gt, target) is None:
+                    if plan.is_leaf(gt, target):
+                        return v_or(result, self.direct(gt, gid, target))
+                    return result  # the parent's type has no such member: it reads nothing
+                member = None  # another member: looked up at the top of the loop
             entry = flats.get((gt, gid, target), _UNKNOWN)
             if entry is None:
                 return None  # flattening gave up there before

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from rebac.engine.expand import ExpandNode
 from rebac.engine.index import RelationshipIndex
 from rebac.engine.plan import Plan
+from rebac.engine.refs import relationship
 from rebac.engine.rules import validate_relationship
 from rebac.engine.snapshot import Snapshot, State
 from rebac.errors import (
@@ -56,6 +57,7 @@ from rebac.model import (
 )
 from rebac.revision import Consistency, ConsistencyMode
 from rebac.store import DeleteResult, ImportResult, MemoryStore, Store, StoreConfig, StoreReader
+from rebac.tuning import collector_paused
 
 if TYPE_CHECKING:
     from rebac.caveats import CompiledCaveat
@@ -401,13 +403,20 @@ class Engine:
             out: list[Relationship] = []
             for r in batch:
                 parsed = isinstance(r, str)
-                rel = Relationship.parse(r) if isinstance(r, str) else r
+                rel = relationship(r) if isinstance(r, str) else r
                 validate_relationship(plan.schema, plan.caveats, rel, shapes, parsed=parsed)
                 out.append(rel)
             imported.extend(out)
             return out
 
-        result = self.store.import_relationships(self.store_id, map(validated, batches))
+        with collector_paused():  # (see rebac.tuning)
+            result = self.store.import_relationships(self.store_id, map(validated, batches))
+            self._index_imported(plan, imported, result)
+        return result
+
+    def _index_imported(
+        self, plan: Plan, imported: list[Relationship], result: ImportResult
+    ) -> None:
         with self.lock:
             head = self._head
             if head.revision == result.revision - 1 and head.plan is plan:
@@ -420,7 +429,6 @@ class Engine:
                 head.revision = result.revision
             else:
                 self.catch_up(result.revision)
-        return result
 
     def read_relationships(
         self,

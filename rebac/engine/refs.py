@@ -19,6 +19,7 @@ from rebac.model import (
     ELLIPSIS,
     WILDCARD,
     ObjectRef,
+    Relationship,
     SubjectRef,
     is_valid_relation_name,
     is_valid_type_name,
@@ -78,6 +79,32 @@ def subject_parts(value: SubjectRef | str) -> tuple[str, str, str | None]:
     SubjectRef); raises InvalidRequest for a malformed text."""
     if not isinstance(value, str):
         return value.type, value.id, value.relation
+    parts = _subject_fast(value)
+    if parts is not None:
+        return parts
+    ref = SubjectRef.parse(value)
+    return ref.type, ref.id, ref.relation
+
+
+def relationship(text: str) -> Relationship:
+    """``text`` parsed as Relationship.parse does (same result, same errors), faster for the
+    plain form ``type:id#relation@type:id[#relation]`` that bulk imports are made of; a
+    caveat, an expiration or anything unusual goes to Relationship.parse."""
+    if "[" not in text:
+        resource, at, subject = text.partition("@")
+        obj, hashed, relation = resource.partition("#")
+        rtype, sep, rid = obj.partition(":")
+        if at and hashed and sep and _simple_id(rid):
+            rt = _known(rtype, _types, is_valid_type_name)
+            rel = _known(relation, _relations, is_valid_relation_name)
+            s = _subject_fast(subject)
+            if rt is not None and rel is not None and s is not None:
+                return Relationship(ObjectRef(rt, rid), rel, SubjectRef(s[0], s[1], s[2]))
+    return Relationship.parse(text)
+
+
+def _subject_fast(value: str) -> tuple[str, str, str | None] | None:
+    """subject_parts' fast path alone: None where the model's parser has to decide."""
     stype, sep, rest = value.partition(":")
     if "#" in rest:
         sid, hashed, srel = rest.partition("#")
@@ -91,8 +118,7 @@ def subject_parts(value: SubjectRef | str) -> tuple[str, str, str | None]:
             relation = _known(srel, _relations, is_valid_relation_name)
             if relation is not None:
                 return canon, sid, relation
-    ref = SubjectRef.parse(value)
-    return ref.type, ref.id, ref.relation
+    return None
 
 
 def as_object(value: ObjectRef | str) -> ObjectRef:

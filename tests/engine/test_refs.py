@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from rebac.engine import refs
 from rebac.errors import InvalidRequest
-from rebac.model import RELATION_NAME, TYPE_NAME, ObjectRef, SubjectRef
+from rebac.model import RELATION_NAME, TYPE_NAME, ObjectRef, Relationship, SubjectRef
 
 ID_CHARS = "abcXYZ019/_|-=+"
 TYPES = st.one_of(
@@ -145,3 +145,29 @@ def test_id_length_limit_is_1024_like_the_model() -> None:
         for parse in (ObjectRef.parse, refs.object_parts, refs.subject_parts):
             with pytest.raises(InvalidRequest):
                 parse(f"document:{too_long}")
+
+
+@st.composite
+def relationship_texts(draw: st.DrawFn) -> str:
+    """Relationships built from the reference texts above, some with a caveat or expiry."""
+    resource = draw(reference_texts())
+    subject = draw(reference_texts())
+    text = f"{resource}@{subject}" if "#" in resource else f"{resource}#view@{subject}"
+    if draw(st.integers(0, 5)) == 0:
+        text += draw(st.sampled_from(["[c]", '[c:{"a":1}]', "[expiration:2030-01-01T00:00:00Z]"]))
+    return text
+
+
+@settings(max_examples=400)
+@given(relationship_texts())
+def test_relationship_agrees_with_relationship_parse(text: str) -> None:
+    """Bulk imports parse through refs.relationship: it must accept exactly what
+    Relationship.parse accepts, with the same relationship."""
+    assert outcome(refs.relationship, text) == outcome(Relationship.parse, text)
+
+
+def test_relationship_parses_the_plain_form_with_interned_names() -> None:
+    rel = refs.relationship("".join(["document", ":d1#", "viewer", "@group:g#", "member"]))
+    assert rel == Relationship.parse("document:d1#viewer@group:g#member")
+    assert rel.resource.type is sys.intern("document") and rel.relation is sys.intern("viewer")
+    assert refs.relationship("document:d1#viewer@user:u#...").subject.relation is None
