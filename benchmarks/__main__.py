@@ -134,7 +134,12 @@ def run_parser() -> argparse.ArgumentParser:
         default=[10_000, 200_000],
         help="docs sizes the peers are compared at (default 10000,200000)",
     )
-    p.add_argument("--peer-seconds", type=float, default=5.0, help="time per peer cell")
+    p.add_argument(
+        "--peer-seconds", type=float, default=5.0, help="time per repetition of a peer cell"
+    )
+    p.add_argument(
+        "--peer-repeats", type=int, default=3, help="interleaved repetitions of the peer cells"
+    )
     p.add_argument(
         "--no-memory",
         action="store_true",
@@ -171,6 +176,7 @@ def options_from(args: argparse.Namespace) -> Options:
         peers=args.peers,
         peer_sizes=args.peer_sizes,
         peer_seconds=args.peer_seconds,
+        peer_repeats=args.peer_repeats,
         memory=not args.no_memory,
         grpc_datasets=args.grpc_datasets,
     )

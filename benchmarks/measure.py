@@ -10,6 +10,7 @@ import contextlib
 import gc
 import os
 import resource
+import statistics
 import sys
 import types
 from dataclasses import dataclass
@@ -71,6 +72,26 @@ def summarize(
         wrong=wrong,
         errors=errors,
         first_error=first_error,
+    )
+
+
+def combined(runs: list[Summary]) -> Summary:
+    """Repetitions of one cell as one summary: calls, work, time and wrong answers summed
+    (so throughput is over all of them), each percentile the median of the repetitions'
+    (a moment when the machine was slow moves one repetition, not the figure)."""
+    if not runs:
+        raise ValueError("no repetitions to combine")
+    errors = [r.first_error for r in runs if r.first_error]
+    return Summary(
+        ops=sum(r.ops for r in runs),
+        items=sum(r.items for r in runs),
+        seconds=sum(r.seconds for r in runs),
+        median_us=statistics.median(r.median_us for r in runs),
+        p95_us=statistics.median(r.p95_us for r in runs),
+        p99_us=statistics.median(r.p99_us for r in runs),
+        wrong=sum(r.wrong for r in runs),
+        errors=sum(r.errors for r in runs),
+        first_error=errors[0] if errors else None,
     )
 
 

@@ -16,7 +16,8 @@ whole matrix:
   under the same background load, which on a shared machine drifts from minute to minute);
 * bulk import: into a SQLite-backed engine in-process, and over gRPC into the server;
 * the peers (:mod:`benchmarks.peers`, each where installed): check on ``docs`` at each of
-  ``peer_sizes``, one thread, minimize_latency, rebac and every peer on the same checks.
+  ``peer_sizes``, one thread, minimize_latency, rebac and every peer on the same checks, in
+  interleaved repetitions.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from benchmarks import memory
 from benchmarks.datasets import DATASETS, Dataset, docs
 from benchmarks.grpc_floor import FloorProcess
 from benchmarks.loading import STORE_ID, batches, load_engine, sqlite_import
-from benchmarks.measure import Summary, read_engine_counters
+from benchmarks.measure import Summary, combined, read_engine_counters
 from benchmarks.memory import MemoryFigures
 from benchmarks.peers import Peer, PeerTarget, selected_peers
 from benchmarks.progress import Progress
@@ -81,7 +82,8 @@ class Options:
     floor: bool = True
     peers: str = "auto"  # auto or on: every peer where installed; off; or "spicedb,pemba"
     peer_sizes: list[int] = field(default_factory=lambda: [10_000, 200_000])
-    peer_seconds: float = 5.0
+    peer_seconds: float = 5.0  # per repetition of a peer cell
+    peer_repeats: int = 3  # interleaved repetitions of the peer cells (see run_peers)
     memory: bool = True  # RSS and index bytes, measured in a fresh process per data set
     grpc_datasets: list[str] | None = None  # None: every data set
 
@@ -396,9 +398,10 @@ class Suite:
     # -- peers ----------------------------------------------------------------------------------
 
     def run_peers(self) -> None:
-        """Per ``peer_sizes``: one ``docs`` data set, rebac's in-process check on it, then each
-        selected peer that is installed on the same data and the same checks, each answer
-        compared with rebac's expected one. Peers that are not installed get a note."""
+        """Per ``peer_sizes``: one ``docs`` data set loaded into rebac and into each selected
+        peer that is installed, then the same checks asked of each, in ``peer_repeats``
+        interleaved repetitions (a row is their combination, see measure.combined), each
+        answer compared with rebac's expected one. Peers not installed get a note."""
         available: list[Peer] = []
         for peer in selected_peers(self.opts.peers):
             reason = peer.unavailable()
@@ -417,7 +420,7 @@ class Suite:
         names: dict[str, str] = {}
         for size in self.opts.peer_sizes:
             label = f"docs@{size}"
-            self.progress.say(f"peers: {label}: generating and loading rebac")
+            self.progress.say(f"peers: {label}: generating and loading")
             ds = docs(size, self.opts.seed)
             rels = len(ds.relationships)
             engine, load_s = load_engine(ds)
@@ -425,41 +428,61 @@ class Suite:
             ops = queries.ops("check")
             self.report.results.append(import_row(label, "inprocess", rels, load_s))
             self.progress.step(f"peers · {label} · rebac in-process · check")
-            forget(engine, queries)
-            ours = run_threads(InProcessTarget(engine, MINIMIZE_LATENCY), ops, 1, budget)
-            self.report.results.append(_row(label, cell, rels, ours))
-            del engine
-            gc.collect()
-            for peer in available:
+            opened = self._open_peers(available, cell, ds, label)
+            runs: dict[str, list[Summary]] = {"inprocess": [], **{p.runner: [] for p, _ in opened}}
+            try:
+                # Interleaved repetitions: a slow moment of this shared machine then slows
+                # every engine alike instead of deciding the comparison.
+                ours = InProcessTarget(engine, MINIMIZE_LATENCY)
+                for _ in range(self.opts.peer_repeats):
+                    # rebac asked cold each time; pemba keeps nothing between checks, and
+                    # what SpiceDB keeps can only flatter it.
+                    forget(engine, queries)
+                    runs["inprocess"].append(run_threads(ours, ops, 1, budget))
+                    for peer, target in opened:
+                        runs[peer.runner].append(run_threads(target, ops, 1, budget))
+                for peer, target in opened:
+                    names[peer.runner] = target.name
+            finally:
+                for _, target in opened:
+                    target.close()
+            self.report.results.append(_row(label, cell, rels, combined(runs["inprocess"])))
+            for peer, _ in opened:
                 peer_cell = Cell(peer.runner, cell.concurrency, cell.mode, "check")
-                self.progress.step(f"peers · {label} · {peer.label} · load, check")
-                try:
-                    name = self._run_peer(peer, peer_cell, ds, ops, budget, label)
-                except Exception as exc:  # a peer's failure is reported, the run goes on
-                    message = f"{type(exc).__name__}: {exc}"[:300]
-                    self.report.results.append(_failed_row(label, peer_cell, rels, message))
-                    continue
-                names[peer.runner] = name
-                gc.collect()
+                self.report.results.append(
+                    _row(label, peer_cell, rels, combined(runs[peer.runner]))
+                )
+            del engine, opened
+            gc.collect()
         for runner, name in names.items():
             self.report.notes.append(f"peers: {runner} is {name}")
 
-    def _run_peer(
-        self, peer: Peer, cell: Cell, ds: Dataset, ops: list[Op], budget: Budget, label: str
-    ) -> str:
-        """Load ``peer`` with ``ds`` and measure its checks into two rows; returns the name
-        (with version) the peer gives itself."""
+    def _open_peers(
+        self, available: list[Peer], cell: Cell, ds: Dataset, label: str
+    ) -> list[tuple[Peer, PeerTarget]]:
+        """Each available peer opened and loaded with ``ds`` (its load time reported); a peer
+        that fails gets a failed check row and is left out."""
         rels = len(ds.relationships)
-        target: PeerTarget = peer.open(ds.schema, cell.mode)
-        try:
-            peer_load = target.load(ds.relationships)
+        opened: list[tuple[Peer, PeerTarget]] = []
+        for peer in available:
+            self.progress.step(f"peers · {label} · {peer.label} · load, check")
+            peer_cell = Cell(peer.runner, cell.concurrency, cell.mode, "check")
+            try:
+                target: PeerTarget = peer.open(ds.schema, cell.mode)
+            except Exception as exc:  # a peer's failure is reported, the run goes on
+                message = f"{type(exc).__name__}: {exc}"[:300]
+                self.report.results.append(_failed_row(label, peer_cell, rels, message))
+                continue
+            try:
+                peer_load = target.load(ds.relationships)
+            except Exception as exc:
+                target.close()
+                message = f"{type(exc).__name__}: {exc}"[:300]
+                self.report.results.append(_failed_row(label, peer_cell, rels, message))
+                continue
             self.report.results.append(import_row(label, peer.runner, rels, peer_load))
-            theirs = run_threads(target, ops, 1, budget)
-            name = target.name
-        finally:
-            target.close()
-        self.report.results.append(_row(label, cell, rels, theirs))
-        return name
+            opened.append((peer, target))
+        return opened
 
 
 def forget(engine: Engine, queries: QuerySet) -> None:

@@ -19,6 +19,7 @@ import pytest
 from benchmarks.__main__ import run_parser
 from benchmarks.datasets import docs
 from benchmarks.loading import load_engine
+from benchmarks.measure import Summary, combined
 from benchmarks.peers import (
     PEERS,
     PEMBA_WRITE_BATCH,
@@ -276,13 +277,14 @@ def fake_peers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PEERS, "absent", Peer("absent", "Absent", lambda: "not here", RebacPeer))
 
 
-def _run(peers: str) -> tuple[Suite, CountingProgress]:
+def _run(peers: str, repeats: int = 3) -> tuple[Suite, CountingProgress]:
     opts = Options(
         datasets=[],
         runners=["inprocess"],
         peers=peers,
         peer_sizes=[600],
         peer_seconds=1.0,
+        peer_repeats=repeats,
         memory=False,
     )
     suite = Suite(opts)
@@ -352,3 +354,44 @@ def test_peer_selection_and_the_command_line() -> None:
     assert parser.parse_args(["--peers", "off"]).peers == "off"
     with pytest.raises(SystemExit):
         parser.parse_args(["--peers", "nope"])
+
+
+def test_peer_repetitions_combine_into_sums_and_median_percentiles() -> None:
+    """A peer row is several interleaved repetitions: throughput over all of them, each
+    percentile the median of the repetitions', so one slow moment cannot decide it."""
+    runs = [
+        Summary(
+            ops=10, items=10, seconds=1.0, median_us=5.0, p95_us=9.0, p99_us=20.0, wrong=0, errors=0
+        ),
+        Summary(
+            ops=10,
+            items=10,
+            seconds=3.0,
+            median_us=50.0,
+            p95_us=90.0,
+            p99_us=200.0,
+            wrong=1,
+            errors=1,
+            first_error="boom",
+        ),
+        Summary(
+            ops=10, items=10, seconds=1.0, median_us=6.0, p95_us=8.0, p99_us=30.0, wrong=0, errors=0
+        ),
+    ]
+    c = combined(runs)
+    assert (c.ops, c.items, c.seconds, c.wrong, c.errors) == (30, 30, 5.0, 1, 1)
+    assert (c.median_us, c.p95_us, c.p99_us) == (6.0, 9.0, 30.0)
+    assert c.first_error == "boom" and c.items_per_second == 6.0
+
+
+def test_suite_repeats_the_peer_cells(fake_peers: None) -> None:
+    """Every engine is asked the same checks once per repetition."""
+
+    def check_ops(repeats: int) -> tuple[int, int]:
+        suite, _ = _run("honest", repeats)
+        rows = {(r.runner, r.workload): r for r in suite.report.results}
+        return rows[("inprocess", "check")].ops, rows[("honest", "check")].ops
+
+    ours_once, theirs_once = check_ops(1)
+    assert ours_once == theirs_once > 0
+    assert check_ops(3) == (3 * ours_once, 3 * theirs_once)
