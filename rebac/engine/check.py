@@ -69,10 +69,10 @@ _NO_CUT: Final[set[int]] = set()
 _NO_PROV: Final[dict[tuple[str, str, str], tuple[Value, int]]] = {}
 _NO_PENDING: Final[dict[int, list[tuple[str, str, str]]]] = {}
 #: Stands for "not flattened yet" in a FlatCache lookup.
-_UNKNOWN = Flattened((), "", (), None, 0, -INF)
+_UNKNOWN = Flattened((), None, 0, -INF)
 #: Cached for a flat member visited once and not flattened (see Checker._climb); expired
 #: (until -INF) for every other reader, which then flattens it.
-_SEEN = Flattened((), "", (), None, 0, -INF)
+_SEEN = Flattened((), None, 0, -INF)
 #: Direct groups of a subject above which its memberships are merged (see Checker._memberships).
 MERGE_ABOVE = 8
 
@@ -501,20 +501,25 @@ class Checker:
             return None
         return entry
 
+    def read_at(self, holders: tuple[dict[str, Slot], ...], rid: str) -> Value:
+        """The subject's membership in the slot of ``rid`` in each of ``holders`` (an
+        object's own relations, see RelationshipIndex.holders)."""
+        result: Value = False
+        for held in holders:
+            slot = held.get(rid)
+            if slot is not None:
+                r = self.read(slot)
+                if r is True:
+                    return True
+                if r is not False:
+                    result = v_or(result, r)
+        return result
+
     def read_all(self, entry: Flattened) -> Value:
         """The subject's membership in any of the slots a flattened entry reads."""
         result: Value = False
         e: Flattened | None = entry
         while e is not None:
-            rid = e.rid
-            for held in e.holders:
-                slot = held.get(rid)
-                if slot is not None:
-                    r = self.read(slot)
-                    if r is True:
-                        return True
-                    if r is not False:
-                        result = v_or(result, r)
             for held, ref_id in e.reads:
                 slot = held.get(ref_id)
                 if slot is not None:
@@ -539,15 +544,9 @@ class Checker:
         stored = self.stored
         if stored is None:
             return None
-        result: Value = False
-        for held in stored.holders(rtype, member.relations):
-            slot = held.get(rid)
-            if slot is not None:
-                r = self.read(slot)
-                if r is True:
-                    return True
-                if r is not False:
-                    result = v_or(result, r)
+        result = self.read_at(stored.holders(rtype, member.relations), rid)
+        if result is True:
+            return True
         for perm in member.permissions:
             entry = self.flattened(rtype, rid, perm)
             if entry is None:
@@ -562,7 +561,9 @@ class Checker:
             tslot = stored.slot(rtype, rid, tupleset)
             if tslot is None:
                 continue
-            if isinstance(tslot, tuple):  # plain targets (no zip or generator on this path)
+            # Two loops, one per kind of slot, so that the common one (a tuple of plain
+            # targets) needs no generator or pairing with an edge on this path.
+            if isinstance(tslot, tuple):
                 for gt, gid, _gr in tslot:
                     t = self._arrow_target(gt, gid, target)
                     if t is None:
@@ -649,14 +650,11 @@ class Checker:
                 holders = stored.holders(t, member.relations)
                 tupleset, target = member.arrows[0]
                 parents = stored.holder(t, tupleset)
-            for held in holders:
-                slot = held.get(i)
-                if slot is not None:
-                    r = self.read(slot)
-                    if r is True:
-                        return True
-                    if r is not False:
-                        result = v_or(result, r)
+            r = self.read_at(holders, i)
+            if r is True:
+                return True
+            if r is not False:
+                result = v_or(result, r)
             tslot = parents.get(i)
             if tslot is None:
                 return result

@@ -48,42 +48,32 @@ SlotRef = tuple[dict[str, Slot], str]
 
 
 class Flattened:
-    """The slots a flat member reads at one revision, for one object: the slot at ``rid`` of
-    each of ``holders`` (the object's own relations), then ``reads``, then those of ``up``.
+    """The slots a flat member reads at one revision, for one object: ``reads``, then those
+    of ``up``.
 
-    A chain -- a folder with one parent -- is its own holders plus a link to its parent's
-    entry: built without copying the ancestors' slots, so flattening a folder on its first
-    visit costs one node, however deep the tree. A walk (several parents, a cycle) lists its
-    slots in ``reads`` instead. A plain class, not a NamedTuple: a compiled build constructs it
-    directly, where a NamedTuple goes through Python code.
+    A chain -- a folder with one parent -- is its own slots plus a link to its parent's
+    entry: built without copying the ancestors' slots, however deep the tree. A walk
+    (several parents, a cycle) lists all its slots in ``reads``. A plain class, not a
+    NamedTuple: a compiled build constructs it directly, where a NamedTuple goes through
+    Python code.
     """
 
-    __slots__ = ("depth", "holders", "reads", "rid", "size", "until", "up")
+    __slots__ = ("depth", "reads", "size", "until", "up")
 
     def __init__(
-        self,
-        holders: tuple[dict[str, Slot], ...],
-        rid: str,
-        reads: tuple[SlotRef, ...],
-        up: Flattened | None,
-        depth: int,
-        until: float,
+        self, reads: tuple[SlotRef, ...], up: Flattened | None, depth: int, until: float
     ) -> None:
-        self.holders = holders
-        self.rid = rid
         self.reads = reads
         self.up = up
         self.depth = depth  # the longest chain of nested members walked (the depth limit's)
         self.until = until  # when the first tupleset relationship followed expires
-        self.size: int = len(holders) + len(reads) + (0 if up is None else up.size)
+        self.size: int = len(reads) + (0 if up is None else up.size)
 
     def refs(self) -> list[SlotRef]:
         """Every slot read, in order (for the paths that are not hot)."""
         out: list[SlotRef] = []
         entry: Flattened | None = self
         while entry is not None:
-            rid = entry.rid
-            out.extend((held, rid) for held in entry.holders)
             out.extend(entry.reads)
             entry = entry.up
         return out
@@ -159,7 +149,7 @@ def flat_members(
 
 #: Nested flattenings one flattening may start (deeper targets are walked in place).
 NESTING_LIMIT = 32
-_UNSET = Flattened((), "", (), None, 0, -INF)  # "not in the cache" (None: "gave up")
+_UNSET = Flattened((), None, 0, -INF)  # "not in the cache" (None there: "gave up")
 
 
 def flatten(
@@ -234,9 +224,9 @@ def _chain(
         return _UNSET
     tupleset, target = member.arrows[0]
     tslot = index.slot(rtype, rid, tupleset)
-    own = index.holders(rtype, member.relations)
+    own = tuple((held, rid) for held in index.holders(rtype, member.relations))
     if tslot is None:
-        return Flattened(own, rid, (), None, 0, INF)
+        return Flattened(own, None, 0, INF)
     if type(tslot) is not tuple or len(tslot) != 1:
         return _UNSET
     gt, gid, _gr = tslot[0]
@@ -249,7 +239,7 @@ def _chain(
     if len(own) + entry.size > FLAT_LIMIT:
         return None
     # A slot twice (after a cycle) is only read twice.
-    return Flattened(own, rid, (), entry, entry.depth + 1, entry.until)
+    return Flattened(own, entry, entry.depth + 1, entry.until)
 
 
 def _walk(
@@ -307,4 +297,4 @@ def _walk(
                     until = min(until, entry.until)
         if len(seen) + len(reads) > FLAT_LIMIT:
             return None
-    return Flattened((), "", tuple(reads.values()), None, deepest, until)
+    return Flattened(tuple(reads.values()), None, deepest, until)

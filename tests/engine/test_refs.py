@@ -67,22 +67,21 @@ def model_subject(text: str) -> tuple[str, str, str | None]:
     return ref.type, ref.id, ref.relation
 
 
+@pytest.mark.parametrize(
+    ("fast", "model"),
+    [(refs.object_parts, model_object), (refs.subject_parts, model_subject)],
+    ids=["object", "subject"],
+)
 @settings(max_examples=300)
-@given(reference_texts())
-def test_object_parts_agrees_with_object_ref_parse(text: str) -> None:
-    """The fast path must accept exactly what the API accepts, with the same parts."""
-    expected = outcome(model_object, text)
+@given(text=reference_texts())
+def test_the_fast_parsers_agree_with_the_model_parsers(
+    fast: Callable[[str], object], model: Callable[[str], object], text: str
+) -> None:
+    """The fast path must accept exactly what the API accepts, with the same parts (for
+    subjects: wildcards, subject sets, and ``...`` read as no relation, None)."""
+    expected = outcome(model, text)
     assert expected is InvalidRequest or isinstance(expected, tuple)
-    assert outcome(refs.object_parts, text) == expected
-
-
-@settings(max_examples=300)
-@given(reference_texts())
-def test_subject_parts_agrees_with_subject_ref_parse(text: str) -> None:
-    """Same for subjects: wildcard, subject sets, and ``...`` read as no relation (None)."""
-    expected = outcome(model_subject, text)
-    assert expected is InvalidRequest or isinstance(expected, tuple)
-    assert outcome(refs.subject_parts, text) == expected
+    assert outcome(fast, text) == expected
 
 
 def test_model_refs_pass_through_unchanged() -> None:
