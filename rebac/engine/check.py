@@ -22,7 +22,7 @@ cross-cutting concerns so that the evaluation functions stay simple:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from rebac.engine.flat import CACHE_LIMIT, NESTING_LIMIT, FlatMember, Flattened, cached
@@ -51,16 +51,16 @@ if TYPE_CHECKING:
 
 Evaluate = Callable[["Checker", str, str], Value]
 
-_BIG = 1 << 30
+_BIG: Final = 1 << 30
 
 #: The relations a subject (or one of its memberships) is stored on, per revision.
 SubjectCache = dict[tuple[str, str, str | None], set[tuple[str, str]]]
-SUBJECT_CACHE_LIMIT = 50_000
+SUBJECT_CACHE_LIMIT: Final = 50_000
 #: What a pure subject set leads to, per revision: (memberships, valid until).
 Closure = tuple[dict[tuple[str, str], set[str]], float]
 #: Flattened flat members, per revision (None: the walk gave up; evaluate normally).
 FlatCache = dict[tuple[str, str, str], "Flattened | None"]
-_MISSING = object()
+_MISSING: Final = object()
 #: The cycle bookkeeping of a checker that has not dispatched yet: empty, shared, never
 #: written to (Checker._bookkeeping replaces them all before dispatch writes).
 _NO_ONSTACK: Final[dict[tuple[str, str, str], int]] = {}
@@ -69,12 +69,12 @@ _NO_CUT: Final[set[int]] = set()
 _NO_PROV: Final[dict[tuple[str, str, str], tuple[Value, int]]] = {}
 _NO_PENDING: Final[dict[int, list[tuple[str, str, str]]]] = {}
 #: Stands for "not flattened yet" in a FlatCache lookup.
-_UNKNOWN = Flattened((), None, 0, -INF)
+_UNKNOWN: Final = Flattened((), None, 0, -INF)
 #: Cached for a flat member visited once and not flattened (see Checker._climb); expired
 #: (until -INF) for every other reader, which then flattens it.
-_SEEN = Flattened((), None, 0, -INF)
+_SEEN: Final = Flattened((), None, 0, -INF)
 #: Direct groups of a subject above which its memberships are merged (see Checker._memberships).
-MERGE_ABOVE = 8
+MERGE_ABOVE: Final = 8
 
 
 def check_deadline(deadline: float | None) -> None:
@@ -801,17 +801,18 @@ class Checker:
                 uses = by_use.get(use_key)
                 if uses is None:
                     continue
-                live: Sequence[str]
+                live: tuple[str, ...]  # (a tuple, which a compiled build iterates directly)
                 if isinstance(uses, tuple):  # plain: no generator (see use_edges) on this path
                     live = uses
                 else:
-                    live = []
+                    fresh: list[str] = []
                     for rid, e in uses.items():
                         if e.expires <= now:
                             continue
                         if e.expires < valid_until:
                             valid_until = e.expires
-                        live.append(rid)
+                        fresh.append(rid)
+                    live = tuple(fresh)
                 ids = found.get(kind)
                 if ids is None:
                     if not live:

@@ -23,14 +23,15 @@ past :data:`FLAT_LIMIT` nodes, or when it would go deeper than the depth limit a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from rebac.engine.index import INF, PLAIN, RelationshipIndex, Slot, slot_edges
 from rebac.schema import ast
 
 #: Nodes one flattening may visit before it gives up.
-FLAT_LIMIT = 256
+FLAT_LIMIT: Final = 256
 #: Entries a per-revision cache holds before it starts over.
-CACHE_LIMIT = 50_000
+CACHE_LIMIT: Final = 50_000
 
 
 @dataclass(frozen=True)
@@ -148,8 +149,8 @@ def flat_members(
 
 
 #: Nested flattenings one flattening may start (deeper targets are walked in place).
-NESTING_LIMIT = 32
-_UNSET = Flattened((), None, 0, -INF)  # "not in the cache" (None there: "gave up")
+NESTING_LIMIT: Final = 32
+_UNSET: Final = Flattened((), None, 0, -INF)  # "not in the cache" (None there: "gave up")
 
 
 def flatten(

@@ -30,15 +30,15 @@ from __future__ import annotations
 import heapq
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 from mypy_extensions import mypyc_attr
 
 from rebac.model import Relationship
 
-INF = float("inf")
+INF: Final = float("inf")
 #: Subjects a slot (or resource ids a by-subject entry) holds as a tuple before it becomes a dict.
-SMALL = 8
+SMALL: Final = 8
 
 
 class Edge(NamedTuple):
@@ -50,7 +50,7 @@ class Edge(NamedTuple):
 
 
 #: The edge of every relationship without caveat or expiration (shared, never copied).
-PLAIN = Edge(None, None, INF)
+PLAIN: Final = Edge(None, None, INF)
 
 SubjectKey: TypeAlias = tuple[str, str, str | None]  # (type, id, relation or None)
 #: A subject key handed around as the very tuple stored in slots. Typed ``Any`` on purpose: a
@@ -307,7 +307,7 @@ class RelationshipIndex(IndexView):
 
 
 #: What resources_of_subject answers for a subject used nowhere (shared; never written to).
-_NO_USES: dict[UseKey, Uses] = {}
+_NO_USES: Final[dict[UseKey, Uses]] = {}
 
 
 def _slot_get(slot: Slot | None, st: str, sid: str, srel: str | None) -> Edge | None:

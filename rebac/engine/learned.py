@@ -21,13 +21,14 @@ closures that walked through it, nothing else):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from rebac.engine.check import Closure, FlatCache, SubjectCache
 from rebac.engine.lookup import PagedAnswers
 from rebac.model import Relationship
 
 #: Closures kept before the cache starts over (bounded by clearing, no LRU bookkeeping).
-CLOSURE_LIMIT = 50_000
+CLOSURE_LIMIT: Final = 50_000
 
 
 class ClosureCache:

@@ -35,11 +35,21 @@ _types: Final[dict[str, str]] = {}
 _relations: Final[dict[str, str]] = {}
 
 
-def _known(name: str, names: dict[str, str], valid: Callable[[str], bool]) -> str | None:
-    """The interned ``name`` if it is well-formed, else None."""
-    canon = names.get(name)
-    if canon is not None:
-        return canon
+def _type_name(name: str) -> str | None:
+    """The interned type name ``name`` if it is well-formed, else None."""
+    canon = _types.get(name)
+    return canon if canon is not None else _remember(name, _types, is_valid_type_name)
+
+
+def _relation_name(name: str) -> str | None:
+    """The interned relation name ``name`` if it is well-formed, else None."""
+    canon = _relations.get(name)
+    return canon if canon is not None else _remember(name, _relations, is_valid_relation_name)
+
+
+def _remember(name: str, names: dict[str, str], valid: Callable[[str], bool]) -> str | None:
+    """A name not seen yet: validated, interned and kept (the validator is looked up only
+    here, off the path of names already known)."""
     if not valid(name):
         return None
     if len(names) >= _NAMES_LIMIT:
@@ -51,7 +61,7 @@ def _known(name: str, names: dict[str, str], valid: Callable[[str], bool]) -> st
 def relation_name(name: str) -> str:
     """A relation or permission name as the schema's interned string (unchanged when it is
     malformed: validation then reports it)."""
-    canon = _known(name, _relations, is_valid_relation_name)
+    canon = _relation_name(name)
     return name if canon is None else canon
 
 
@@ -67,7 +77,7 @@ def object_parts(value: ObjectRef | str) -> tuple[str, str]:
         return value.type, value.id
     rtype, sep, rid = value.partition(":")
     if sep and _simple_id(rid):
-        canon = _known(rtype, _types, is_valid_type_name)
+        canon = _type_name(rtype)
         if canon is not None:
             return canon, rid
     ref = ObjectRef.parse(value)
@@ -95,8 +105,8 @@ def relationship(text: str) -> Relationship:
         obj, hashed, relation = resource.partition("#")
         rtype, sep, rid = obj.partition(":")
         if at and hashed and sep and _simple_id(rid):
-            rt = _known(rtype, _types, is_valid_type_name)
-            rel = _known(relation, _relations, is_valid_relation_name)
+            rt = _type_name(rtype)
+            rel = _relation_name(relation)
             s = _subject_fast(subject)
             if rt is not None and rel is not None and s is not None:
                 return Relationship(ObjectRef(rt, rid), rel, SubjectRef(s[0], s[1], s[2]))
@@ -111,11 +121,11 @@ def _subject_fast(value: str) -> tuple[str, str, str | None] | None:
     else:  # an object: no second partition
         sid, hashed, srel = rest, "", ""
     if sep and (_simple_id(sid) or sid == WILDCARD):
-        canon = _known(stype, _types, is_valid_type_name)
+        canon = _type_name(stype)
         if canon is not None:
             if not hashed or srel == ELLIPSIS:
                 return canon, sid, None
-            relation = _known(srel, _relations, is_valid_relation_name)
+            relation = _relation_name(srel)
             if relation is not None:
                 return canon, sid, relation
     return None

@@ -9,7 +9,7 @@ answered at (``revision``, and ``token`` for clients).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from rebac.engine.check import Checker, FlatCache, SubjectCache
 from rebac.engine.expand import Expander, ExpandNode
@@ -121,11 +121,11 @@ class State:
 
 
 #: Subjects whose results are kept per revision, and results kept per subject.
-RESULT_CACHE_SUBJECTS = 10_000
-RESULT_CACHE_PER_SUBJECT = 20_000
+RESULT_CACHE_SUBJECTS: Final = 10_000
+RESULT_CACHE_PER_SUBJECT: Final = 20_000
 
 
-_definite: dict[int, tuple[CheckResult, CheckResult]] = {}
+_definite: Final[dict[int, tuple[CheckResult, CheckResult]]] = {}
 
 
 def _result(value: Value, revision: int) -> CheckResult:
@@ -272,7 +272,9 @@ class Snapshot:
         permission = relation_name(permission)
         if context:
             validate_request_context(context)
-        with self._engine.lock:
+        lock = self._engine.lock
+        lock.acquire()  # (not `with`: compiled, that looks __enter__ and __exit__ up per call)
+        try:
             state = self._use()
             plan = self._plan(state)
             _validate_query(plan, rtype, rid, permission, skey, resource, subject)
@@ -306,6 +308,8 @@ class Snapshot:
             stats = engine.stats
             stats.checks += 1
             stats.dispatches += checker.dispatches
+        finally:
+            lock.release()
         return _result(value, self._revision)
 
     def check_bulk(
