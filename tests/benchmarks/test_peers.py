@@ -359,25 +359,14 @@ def test_peer_selection_and_the_command_line() -> None:
 def test_peer_repetitions_combine_into_sums_and_median_percentiles() -> None:
     """A peer row is several interleaved repetitions: throughput over all of them, each
     percentile the median of the repetitions', so one slow moment cannot decide it."""
-    runs = [
-        Summary(
-            ops=10, items=10, seconds=1.0, median_us=5.0, p95_us=9.0, p99_us=20.0, wrong=0, errors=0
-        ),
-        Summary(
-            ops=10,
-            items=10,
-            seconds=3.0,
-            median_us=50.0,
-            p95_us=90.0,
-            p99_us=200.0,
-            wrong=1,
-            errors=1,
-            first_error="boom",
-        ),
-        Summary(
-            ops=10, items=10, seconds=1.0, median_us=6.0, p95_us=8.0, p99_us=30.0, wrong=0, errors=0
-        ),
-    ]
+
+    def run(
+        seconds: float, p50: float, p95: float, p99: float, error: str | None = None
+    ) -> Summary:
+        bad = 0 if error is None else 1
+        return Summary(10, 10, seconds, p50, p95, p99, wrong=bad, errors=bad, first_error=error)
+
+    runs = [run(1.0, 5.0, 9.0, 20.0), run(3.0, 50.0, 90.0, 200.0, "boom"), run(1.0, 6.0, 8.0, 30.0)]
     c = combined(runs)
     assert (c.ops, c.items, c.seconds, c.wrong, c.errors) == (30, 30, 5.0, 1, 1)
     assert (c.median_us, c.p95_us, c.p99_us) == (6.0, 9.0, 30.0)
