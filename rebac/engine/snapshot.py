@@ -272,13 +272,12 @@ class Snapshot:
         permission = relation_name(permission)
         if context:
             validate_request_context(context)
-        lock = self._engine.lock
-        lock.acquire()  # (not `with`: compiled, that looks __enter__ and __exit__ up per call)
+        engine = self._engine
+        engine.acquire()  # (not `with engine.lock`: compiled, that looks its methods up per call)
         try:
             state = self._use()
             plan = self._plan(state)
             _validate_query(plan, rtype, rid, permission, skey, resource, subject)
-            engine = self._engine
             now = engine.clock()
             if contextual or context:
                 # What is learned with request-scoped relationships or a caveat context is
@@ -309,7 +308,7 @@ class Snapshot:
             stats.checks += 1
             stats.dispatches += checker.dispatches
         finally:
-            lock.release()
+            engine.release()
         return _result(value, self._revision)
 
     def check_bulk(
