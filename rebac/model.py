@@ -46,18 +46,6 @@ _SUBJECT_RE = re.compile(
 )
 
 
-def split_object(text: str) -> tuple[str, str] | None:
-    """``(type, id)`` of an exactly well-formed ``type:id`` (no surrounding space), else None.
-
-    The check path's parser: cheaper than :meth:`ObjectRef.parse` (no object, no regular
-    expression over the whole text), which remains the one that explains a bad reference.
-    """
-    rtype, sep, rid = text.partition(":")
-    if sep and _TYPE_RE.match(rtype) is not None and _ID_RE.match(rid) is not None:
-        return rtype, rid
-    return None
-
-
 def is_valid_type_name(name: str) -> bool:
     return len(name) <= 128 and _TYPE_RE.match(name) is not None
 

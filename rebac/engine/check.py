@@ -532,11 +532,12 @@ class Checker:
         return result
 
     def flat_top(self, rtype: str, rid: str, name: str) -> Value | None:
-        """A flat member at the top of a check: its own slots read in place, its arrows
-        answered from their targets' flattened entries (None: evaluate normally).
+        """A flat member at the top of a check: its own slots read in place (read_at), each
+        arrow target answered by _arrow_target -- climbed on its first visit, read from its
+        flattened entry after (None: evaluate normally).
 
-        The hottest code of a check, hence written out: slots are read from the index's
-        dicts directly and an entry already flattened is used without a call.
+        The hottest code of a check: it reads the index's dicts directly and never
+        dispatches, so a check answered here pays no cycle or depth bookkeeping.
         """
         plan = self.plan
         member = plan.flat_member(rtype, name)
@@ -590,7 +591,8 @@ class Checker:
 
     def _arrow_target(self, gt: str, gid: str, target: str) -> Value | None:
         """``gt:gid#target`` for flat_top: a leaf relation read, or a flat member answered
-        from its flattened entry (None: flattening gave up; evaluate normally)."""
+        by climbing it (first visit) or from its flattened entry (None: both gave up;
+        evaluate normally)."""
         self.dispatches += 1  # a target object visited: the unit the deadline counts
         if self.deadline is not None and self.dispatches & 127 == 1:
             check_deadline(self.deadline)

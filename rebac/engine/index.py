@@ -2,12 +2,16 @@
 
 Two views of the same relationships:
 
-* by resource -- ``(resource_type, relation)`` -> ``resource_id`` -> a :data:`Slot` holding the
-  subjects of that ``resource#relation``, for check, expand and lookup-subjects, which walk from
-  a resource towards its subjects;
-* by subject object -- ``(subject_type, subject_id)`` -> ``(resource_type, relation,
+* by resource -- ``resource_type`` -> ``relation`` -> ``resource_id`` -> a :data:`Slot` holding
+  the subjects of that ``resource#relation``, for check, expand and lookup-subjects, which walk
+  from a resource towards its subjects;
+* by subject object -- ``subject_type`` -> ``subject_id`` -> ``(resource_type, relation,
   subject_relation)`` -> the resource ids, for lookup-resources and the membership walks, which
   walk backwards.
+
+Names are keyed one level at a time rather than by tuples: they are interned strings, so a
+lookup is a hash already cached and an identity compare, where a tuple key would be built and
+hashed on every lookup.
 
 Memory is the constraint that shapes this module: millions of relationships, most of them plain
 (no caveat, no expiration) and most resources with only a few subjects per relation. So
