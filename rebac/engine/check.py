@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from rebac.engine.flat import CACHE_LIMIT, NESTING_LIMIT, FlatMember, Flattened, cached
+from rebac.engine.flat import CACHE_LIMIT, NESTING_LIMIT, FlatMember, Flattened, Flattener
 from rebac.engine.index import (
     INF,
     PLAIN,
@@ -39,7 +39,7 @@ from rebac.engine.index import (
     SubjectKey,
     slot_edges,
 )
-from rebac.engine.plan import Plan, RelationInfo
+from rebac.engine.plan import Plan, RelationInfo, SetRole
 from rebac.engine.values import Conditional, Cyclic, Value, caveat_value, v_and, v_not, v_or
 from rebac.errors import CycleDetected, DeadlineExceeded, MaximumDepthExceeded
 from rebac.model import WILDCARD
@@ -130,7 +130,6 @@ class Checker:
         "flats",
         "gkey",
         "index",
-        "leads",
         "low",
         "max_depth",
         "memberships",
@@ -192,7 +191,7 @@ class Checker:
         )
         self.gkey = (subject_type, subject_relation)
         # Members that can lead to this kind of subject at all (the schema-level pruning).
-        self.leads, self.roles = plan.for_subject(subject_type, subject_relation)
+        self.roles = plan.for_subject(subject_type, subject_relation)
         self.now = now
         self.max_depth = max_depth
         self.context = context
@@ -375,12 +374,10 @@ class Checker:
     def _small_sets(self, slot: tuple[SubjectKey, ...]) -> Value:
         """Subject sets in a small (plain) slot that can lead to the subject."""
         result: Value = False
-        roles = self.roles
         for gt, sid, gr in slot:
             if gr is None:
                 continue
-            of_type = roles.get(gt)
-            role = None if of_type is None else of_type.get(gr)
+            role = self.role(gt, gr)
             if role is None:
                 continue  # the schema says it cannot lead to the subject
             pure, kind = role
@@ -402,6 +399,12 @@ class Checker:
                 result = v_or(result, r)
         return result
 
+    def role(self, gt: str, gr: str) -> SetRole | None:
+        """What ``gt:*#gr`` -- a subject set, or an arrow's target -- is to the subject
+        (Plan.set_roles); None when it cannot lead to it."""
+        of_type = self.roles.get(gt)
+        return None if of_type is None else of_type.get(gr)
+
     def _groups(self, slot: Groups) -> Value:
         now = self.now
         result: Value = False
@@ -418,12 +421,13 @@ class Checker:
                     result = v_or(result, self.caveat(e) if e.caveat is not None else True)
                     if result is True:
                         return True
-        plan = self.plan
-        leads = self.leads
         for (gt, gr), group in slot.items():
-            if gr is None or (gt, gr) not in leads:
+            if gr is None:
                 continue
-            if (gt, gr) in plan.pure_sets:
+            role = self.role(gt, gr)
+            if role is None:
+                continue  # the schema says it cannot lead to the subject
+            if role[0]:  # pure
                 result = v_or(result, self._via_memberships(gt, gr, group))
                 if result is True:
                     return True
@@ -494,8 +498,8 @@ class Checker:
         assert cache is not None
         assert isinstance(self.index, RelationshipIndex)  # flats are never given an overlay
         plan = self.plan
-        entry = cached(
-            self.index, plan.flat, plan.leaf_relations, (rtype, rid, name), self.now, cache
+        entry = Flattener(self.index, plan.flat, plan.leaf_relations, self.now, cache).cached(
+            (rtype, rid, name)
         )
         if entry is None or len(self.stack) + entry.depth + 2 >= self.max_depth:
             return None
@@ -938,11 +942,10 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
             slot = ch.index.slot(rtype, rid, tupleset)
             if slot is None:
                 return False
-            leads = ch.leads
             if isinstance(slot, tuple):
                 result: Value = False
                 for gt, sid, _gr in slot:
-                    if (gt, target) not in leads or ch.unreachable(gt, target):
+                    if ch.role(gt, target) is None or ch.unreachable(gt, target):
                         continue
                     r = ch.dispatch(gt, sid, target)
                     if r is True:
@@ -952,7 +955,7 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
                 return result
             result = False
             for (gt, _gr), group in slot.items():
-                if (gt, target) not in leads or ch.unreachable(gt, target):
+                if ch.role(gt, target) is None or ch.unreachable(gt, target):
                     continue
                 result = ch.any_of(gt, group, target, result)
                 if result is True:
@@ -964,13 +967,12 @@ def _compile_arrow(expr: ast.Arrow) -> Evaluate:
     def arrow_all(ch: Checker, rtype: str, rid: str) -> Value:
         result: Value = True
         seen = False
-        leads = ch.leads
         now = ch.now
         for (gt, sid, _gr), e in slot_edges(ch.index.slot(rtype, rid, tupleset)):
             if e.expires <= now:
                 continue
             seen = True
-            if (gt, target) not in leads or ch.unreachable(gt, target):
+            if ch.role(gt, target) is None or ch.unreachable(gt, target):
                 return False
             c: Value = ch.caveat(e) if e.caveat is not None else True
             if c is False:

@@ -153,149 +153,147 @@ NESTING_LIMIT: Final = 32
 _UNSET: Final = Flattened((), None, 0, -INF)  # "not in the cache" (None there: "gave up")
 
 
-def flatten(
-    index: RelationshipIndex,
-    members: dict[tuple[str, str], FlatMember],
-    leaf_relations: frozenset[tuple[str, str]],
-    rtype: str,
-    rid: str,
-    name: str,
-    now: float,
-    cache: dict[tuple[str, str, str], Flattened | None],
-    _active: set[tuple[str, str, str]] | None = None,
-) -> Flattened | None:
-    """The slots ``rtype:rid#name`` (a flat member) reads, or None when it gives up.
+class Flattener:
+    """Flattens flat members of one index at one moment into a per-revision ``cache``.
 
-    The entry depends only on the tupleset relationships followed (not on what the slots
-    hold), which is what lets it outlive writes to the relations it reads (learned.py).
-    An arrow target that is a flat member is flattened first and kept in ``cache`` (the
-    per-revision one): a folder then costs its own slots plus its parent's entry, and every
-    ancestor's entry is ready for the next check that reaches it. A target whose flattening
-    is under way (a cycle) or past :data:`NESTING_LIMIT` is walked in place instead.
+    One is made per flattening a checker asks for; it holds what every step of the walk
+    needs, and the set of members whose flattening is under way (to see cycles).
     """
-    active = set() if _active is None else _active
-    root = (rtype, rid, name)
-    active.add(root)
-    try:
-        chained = _chain(index, members, leaf_relations, root, now, cache, active)
-        if chained is not _UNSET:
-            return chained
-        return _walk(index, members, leaf_relations, root, now, cache, active)
-    finally:
-        active.discard(root)
 
+    __slots__ = ("active", "cache", "index", "leaf_relations", "members", "now")
 
-def cached(
-    index: RelationshipIndex,
-    members: dict[tuple[str, str], FlatMember],
-    leaf_relations: frozenset[tuple[str, str]],
-    node: tuple[str, str, str],
-    now: float,
-    cache: dict[tuple[str, str, str], Flattened | None],
-    active: set[tuple[str, str, str]] | None = None,
-) -> Flattened | None:
-    """The entry of flat member ``node`` from ``cache``, flattened and kept there when it is
-    missing or has expired (None: flattening gave up, which is kept too)."""
-    entry = cache.get(node, _UNSET)
-    if entry is None or entry.until > now:
+    def __init__(
+        self,
+        index: RelationshipIndex,
+        members: dict[tuple[str, str], FlatMember],
+        leaf_relations: frozenset[tuple[str, str]],
+        now: float,
+        cache: dict[tuple[str, str, str], Flattened | None],
+    ) -> None:
+        self.index = index
+        self.members = members
+        self.leaf_relations = leaf_relations
+        self.now = now
+        self.cache = cache
+        self.active: set[tuple[str, str, str]] = set()
+
+    def cached(self, node: tuple[str, str, str]) -> Flattened | None:
+        """The entry of flat member ``node`` from the cache, flattened and kept there when it
+        is missing or has expired (None: flattening gave up, which is kept too)."""
+        cache = self.cache
+        entry = cache.get(node, _UNSET)
+        if entry is None or entry.until > self.now:
+            return entry
+        entry = self.flatten(node)
+        if len(cache) >= CACHE_LIMIT:
+            cache.clear()
+        cache[node] = entry
         return entry
-    rtype, rid, name = node  # (no star-arguments: a compiled call would go through Python)
-    entry = flatten(index, members, leaf_relations, rtype, rid, name, now, cache, active)
-    if len(cache) >= CACHE_LIMIT:
-        cache.clear()
-    cache[node] = entry
-    return entry
 
+    def flatten(self, root: tuple[str, str, str]) -> Flattened | None:
+        """The slots flat member ``root`` reads, or None when it gives up.
 
-def _chain(
-    index: RelationshipIndex,
-    members: dict[tuple[str, str], FlatMember],
-    leaf_relations: frozenset[tuple[str, str]],
-    root: tuple[str, str, str],
-    now: float,
-    cache: dict[tuple[str, str, str], Flattened | None],
-    active: set[tuple[str, str, str]],
-) -> Flattened | None:
-    """The common shape, without a walk: a member whose one arrow leads to one plain target
-    of a flat member (a folder with one parent) is its own slots plus the target's entry.
-    ``_UNSET`` when the shape is another (the caller walks)."""
-    rtype, rid, name = root
-    member = members[(rtype, name)]
-    if member.permissions or len(member.arrows) != 1:
-        return _UNSET
-    tupleset, target = member.arrows[0]
-    tslot = index.slot(rtype, rid, tupleset)
-    own = tuple((held, rid) for held in index.holders(rtype, member.relations))
-    if tslot is None:
-        return Flattened(own, None, 0, INF)
-    if type(tslot) is not tuple or len(tslot) != 1:
-        return _UNSET
-    gt, gid, _gr = tslot[0]
-    node = (gt, gid, target)
-    if (gt, target) not in members or node in active or len(active) >= NESTING_LIMIT:
-        return _UNSET
-    entry = cached(index, members, leaf_relations, node, now, cache, active)
-    if entry is None:
-        return None
-    if len(own) + entry.size > FLAT_LIMIT:
-        return None
-    # A slot twice (after a cycle) is only read twice.
-    return Flattened(own, entry, entry.depth + 1, entry.until)
+        The entry depends only on the tupleset relationships followed (not on what the
+        slots hold), which is what lets it outlive writes to the relations it reads
+        (learned.py). An arrow target that is a flat member is flattened first and kept in
+        the cache (the per-revision one): a folder then costs its own slots plus its
+        parent's entry, and every ancestor's entry is ready for the next check that reaches
+        it. A target whose flattening is under way (a cycle) or past :data:`NESTING_LIMIT`
+        is walked in place instead.
+        """
+        active = self.active
+        active.add(root)
+        try:
+            chained = self._chain(root)
+            if chained is not _UNSET:
+                return chained
+            return self._walk(root)
+        finally:
+            active.discard(root)
 
-
-def _walk(
-    index: RelationshipIndex,
-    members: dict[tuple[str, str], FlatMember],
-    leaf_relations: frozenset[tuple[str, str]],
-    root: tuple[str, str, str],
-    now: float,
-    cache: dict[tuple[str, str, str], Flattened | None],
-    active: set[tuple[str, str, str]],
-) -> Flattened | None:
-    seen: set[tuple[str, str, str]] = {root}
-    stack: list[tuple[str, str, str, int]] = [(*root, 0)]
-    reads: dict[tuple[int, str], SlotRef] = {}  # by (id of the dict, id): read a slot once
-    deepest = 0
-    until = INF
-    while stack:
-        t, i, m, depth = stack.pop()
-        deepest = max(deepest, depth)
-        member = members[(t, m)]
-        for relation in member.relations:
-            held = index.holder(t, relation)
-            reads[(id(held), i)] = (held, i)
-        for perm in member.permissions:
-            if (t, i, perm) not in seen:
-                seen.add((t, i, perm))
-                stack.append((t, i, perm, depth + 1))
-        for tupleset, target in member.arrows:
-            for (gt, gid, _gr), e in slot_edges(index.slot(t, i, tupleset)):
-                if e is not PLAIN:
-                    if e.caveat is not None:
-                        return None
-                    if e.expires <= now:
-                        continue
-                    until = min(until, e.expires)
-                node = (gt, gid, target)
-                if (gt, target) in leaf_relations:
-                    deepest = max(deepest, depth + 1)
-                    held = index.holder(gt, target)
-                    reads[(id(held), gid)] = (held, gid)
-                elif (gt, target) in members and node not in seen:
-                    seen.add(node)
-                    known = cache.get(node, _UNSET)
-                    if (known is not None and known.until <= now) and (
-                        node in active or len(active) >= NESTING_LIMIT
-                    ):
-                        stack.append((gt, gid, target, depth + 1))  # under way: walk it here
-                        continue
-                    entry = cached(index, members, leaf_relations, node, now, cache, active)
-                    if entry is None:
-                        return None
-                    for ref in entry.refs():
-                        reads[(id(ref[0]), ref[1])] = ref
-                    deepest = max(deepest, depth + 1 + entry.depth)
-                    until = min(until, entry.until)
-        if len(seen) + len(reads) > FLAT_LIMIT:
+    def _chain(self, root: tuple[str, str, str]) -> Flattened | None:
+        """The common shape, without a walk: a member whose one arrow leads to one plain
+        target of a flat member (a folder with one parent) is its own slots plus the
+        target's entry. ``_UNSET`` when the shape is another (the caller walks)."""
+        index = self.index
+        members = self.members
+        rtype, rid, name = root
+        member = members[(rtype, name)]
+        if member.permissions or len(member.arrows) != 1:
+            return _UNSET
+        tupleset, target = member.arrows[0]
+        tslot = index.slot(rtype, rid, tupleset)
+        own = tuple((held, rid) for held in index.holders(rtype, member.relations))
+        if tslot is None:
+            return Flattened(own, None, 0, INF)
+        if type(tslot) is not tuple or len(tslot) != 1:
+            return _UNSET
+        gt, gid, _gr = tslot[0]
+        node = (gt, gid, target)
+        active = self.active
+        if (gt, target) not in members or node in active or len(active) >= NESTING_LIMIT:
+            return _UNSET
+        entry = self.cached(node)
+        if entry is None:
             return None
-    return Flattened(tuple(reads.values()), None, deepest, until)
+        if len(own) + entry.size > FLAT_LIMIT:
+            return None
+        # A slot twice (after a cycle) is only read twice.
+        return Flattened(own, entry, entry.depth + 1, entry.until)
+
+    def _walk(self, root: tuple[str, str, str]) -> Flattened | None:
+        """Any other shape: a walk over the member's own slots, permissions and arrows,
+        reading each slot once."""
+        index = self.index
+        members = self.members
+        leaf_relations = self.leaf_relations
+        now = self.now
+        cache = self.cache
+        active = self.active
+        seen: set[tuple[str, str, str]] = {root}
+        stack: list[tuple[str, str, str, int]] = [(*root, 0)]
+        reads: dict[tuple[int, str], SlotRef] = {}  # by (id of the dict, id): read a slot once
+        deepest = 0
+        until = INF
+        while stack:
+            t, i, m, depth = stack.pop()
+            deepest = max(deepest, depth)
+            member = members[(t, m)]
+            for relation in member.relations:
+                held = index.holder(t, relation)
+                reads[(id(held), i)] = (held, i)
+            for perm in member.permissions:
+                if (t, i, perm) not in seen:
+                    seen.add((t, i, perm))
+                    stack.append((t, i, perm, depth + 1))
+            for tupleset, target in member.arrows:
+                for (gt, gid, _gr), e in slot_edges(index.slot(t, i, tupleset)):
+                    if e is not PLAIN:
+                        if e.caveat is not None:
+                            return None
+                        if e.expires <= now:
+                            continue
+                        until = min(until, e.expires)
+                    node = (gt, gid, target)
+                    if (gt, target) in leaf_relations:
+                        deepest = max(deepest, depth + 1)
+                        held = index.holder(gt, target)
+                        reads[(id(held), gid)] = (held, gid)
+                    elif (gt, target) in members and node not in seen:
+                        seen.add(node)
+                        known = cache.get(node, _UNSET)
+                        if (known is not None and known.until <= now) and (
+                            node in active or len(active) >= NESTING_LIMIT
+                        ):
+                            stack.append((gt, gid, target, depth + 1))  # under way: walk it here
+                            continue
+                        entry = self.cached(node)
+                        if entry is None:
+                            return None
+                        for ref in entry.refs():
+                            reads[(id(ref[0]), ref[1])] = ref
+                        deepest = max(deepest, depth + 1 + entry.depth)
+                        until = min(until, entry.until)
+            if len(seen) + len(reads) > FLAT_LIMIT:
+                return None
+        return Flattened(tuple(reads.values()), None, deepest, until)

@@ -81,9 +81,7 @@ class Plan:
             for t in m.wildcard_types
         )
         self._leading_to: dict[SubjectKind, frozenset[tuple[str, str]]] = {}
-        self._for_objects: dict[
-            str, tuple[frozenset[tuple[str, str]], dict[str, dict[str, SetRole]]]
-        ] = {}
+        self._for_objects: dict[str, dict[str, dict[str, SetRole]]] = {}
         self.pure_sets = self._compute_pure_sets()
         # The same, as a tuple: the membership walks iterate it per visited object.
         self.pure_list: tuple[tuple[str, str], ...] = tuple(sorted(self.pure_sets))
@@ -160,10 +158,11 @@ class Plan:
         return shared
 
     def set_roles(self, kind: SubjectKind) -> dict[str, dict[str, SetRole]]:
-        """For a subject of ``kind``: what a subject set ``type#relation`` found in a slot
-        is to it, by type then relation -- absent when the schema says it cannot lead to
-        the subject; else whether it is pure (answered from memberships) and its shared
-        kind. Computed once per subject kind: the check path asks it per subject set."""
+        """For a subject of ``kind``: what ``type#relation`` -- a subject set found in a
+        slot, or an arrow's target -- is to it, by type then relation: absent when the schema
+        says it cannot lead to the subject (Plan.leading_to); else whether it is a pure set
+        (answered from memberships) and its shared kind. Computed once per subject kind:
+        the check path asks it per subject set and per arrow target."""
         found = self._set_roles.get(kind)
         if found is None:
             found = {}
@@ -202,20 +201,15 @@ class Plan:
 
     def for_subject(
         self, subject_type: str, subject_relation: str | None
-    ) -> tuple[frozenset[tuple[str, str]], dict[str, dict[str, SetRole]]]:
-        """:meth:`leading_to` and :meth:`set_roles` of a subject's kind; an object's kept by
-        type (the common question, asked per checker: no (type, None) tuple to build)."""
+    ) -> dict[str, dict[str, SetRole]]:
+        """:meth:`set_roles` of a subject's kind; an object's kept by type (the common
+        question, asked per checker: no (type, None) tuple to build)."""
         if subject_relation is None:
             found = self._for_objects.get(subject_type)
             if found is None:
-                kind: SubjectKind = (subject_type, None)
-                found = self._for_objects[subject_type] = (
-                    self.leading_to(kind),
-                    self.set_roles(kind),
-                )
+                found = self._for_objects[subject_type] = self.set_roles((subject_type, None))
             return found
-        kind = (subject_type, subject_relation)
-        return self.leading_to(kind), self.set_roles(kind)
+        return self.set_roles((subject_type, subject_relation))
 
     def leading_to(self, kind: SubjectKind) -> frozenset[tuple[str, str]]:
         """The members whose evaluation can reach a subject of ``kind`` (the inverse of
