@@ -34,7 +34,7 @@ from __future__ import annotations
 import heapq
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, NamedTuple, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
 
 from mypy_extensions import mypyc_attr
 
@@ -62,6 +62,8 @@ SubjectKey: TypeAlias = tuple[str, str, str | None]  # (type, id, relation or No
 #: boxes a new tuple when storing it, which would lose the sharing (memory) and the identity
 #: that makes ``key in slot`` cheap.
 SharedKey: TypeAlias = Any
+K = TypeVar("K")
+V = TypeVar("V")
 GroupKey: TypeAlias = tuple[str, str | None]  # (subject type, subject relation or None)
 Groups: TypeAlias = dict[GroupKey, dict[str, Edge]]
 #: A small plain slot (tuple of subject keys) or a dict of groups.
@@ -213,9 +215,7 @@ class RelationshipIndex(IndexView):
             heapq.heappush(self._expiries, edge.expires)
         shared: SharedKey
         if srel is None:
-            keys = self._object_keys.get(st)
-            if keys is None:
-                keys = self._object_keys[st] = {}
+            keys = _inner(self._object_keys, st)
             shared = keys.get(sid)
             if shared is None:
                 shared = (st, sid, None)  # boxed once (SharedKey), then stored as is
@@ -226,12 +226,7 @@ class RelationshipIndex(IndexView):
             if shared is None:
                 shared = self._keys[skey] = skey
         is_new = _slot_put(self.holder(rt, relation), rid, shared, edge)
-        of_type = self._by_subject.get(st)
-        if of_type is None:
-            of_type = self._by_subject[st] = {}
-        by_use = of_type.get(sid)
-        if by_use is None:
-            by_use = of_type[sid] = {}
+        by_use = _inner(_inner(self._by_subject, st), sid)
         _uses_put(by_use, (rt, relation, srel), rid, edge)
         if is_new:
             self._count += 1
@@ -275,22 +270,14 @@ class RelationshipIndex(IndexView):
     def holder(self, resource_type: str, relation: str) -> dict[str, Slot]:
         """The dict of slots of ``resource_type#relation``, created if need be; it is never
         replaced or dropped, so a reference to it stays valid across writes."""
-        of_type = self.nodes.get(resource_type)
-        if of_type is None:
-            of_type = self.nodes[resource_type] = {}
-        nodes = of_type.get(relation)
-        if nodes is None:
-            nodes = of_type[relation] = {}
-        return nodes
+        return _inner(_inner(self.nodes, resource_type), relation)
 
     def holders(
         self, resource_type: str, relations: tuple[str, ...]
     ) -> tuple[dict[str, Slot], ...]:
         """:meth:`holder` of each of ``relations``, as one tuple kept for the next caller (the
         checker reads an object's own relations through it on every check)."""
-        of_type = self._holders.get(resource_type)
-        if of_type is None:
-            of_type = self._holders[resource_type] = {}
+        of_type = _inner(self._holders, resource_type)
         found = of_type.get(relations)
         if found is None:
             found = of_type[relations] = tuple(self.holder(resource_type, r) for r in relations)
@@ -308,6 +295,14 @@ class RelationshipIndex(IndexView):
         if of_type is None:
             return _NO_USES
         return of_type.get(subject_id, _NO_USES)
+
+
+def _inner(outer: dict[str, dict[K, V]], key: str) -> dict[K, V]:
+    """``outer[key]``, created empty when missing: a step into the two-level dicts."""
+    inner = outer.get(key)
+    if inner is None:
+        inner = outer[key] = {}
+    return inner
 
 
 #: What resources_of_subject answers for a subject used nowhere (shared; never written to).
