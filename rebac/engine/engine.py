@@ -398,10 +398,17 @@ class Engine:
 
     def import_relationships(self, batches: Iterable[Iterable[Relationship | str]]) -> ImportResult:
         """Create every relationship in one transaction (fails if any exists), validated
-        against the schema as it streams in; returns the revision and the count."""
+        against the schema as it streams in; returns the revision and the count.
+
+        Into an empty index (a service loading its data), the relationships are indexed as
+        they stream in, into an index of their own that becomes the head once the store has
+        committed: a store that writes on another thread (SQLite) does its part meanwhile.
+        Otherwise they are added to the head index after the commit.
+        """
         plan = self._current_plan()
         imported: list[Relationship] = []
         shapes: set[tuple[object, ...]] = set()  # relationship shapes the schema accepted
+        staged = RelationshipIndex() if len(self._head.index) == 0 else None
 
         def validated(batch: Iterable[Relationship | str]) -> list[Relationship]:
             out: list[Relationship] = []
@@ -411,21 +418,33 @@ class Engine:
                 validate_relationship(plan.schema, plan.caveats, rel, shapes, parsed=parsed)
                 out.append(rel)
             imported.extend(out)
+            if staged is not None:
+                for rel in out:
+                    staged.add(rel)
             return out
 
         with collector_paused():  # (see rebac.tuning)
             result = self.store.import_relationships(self.store_id, map(validated, batches))
-            self._index_imported(plan, imported, result)
+            self._index_imported(plan, imported, staged, result)
         return result
 
     def _index_imported(
-        self, plan: Plan, imported: list[Relationship], result: ImportResult
+        self,
+        plan: Plan,
+        imported: list[Relationship],
+        staged: RelationshipIndex | None,
+        result: ImportResult,
     ) -> None:
         with self.lock:
             head = self._head
             if head.revision == result.revision - 1 and head.plan is plan:
                 # Nothing else was written meanwhile: index what was imported as it is,
                 # instead of reading it all back from the store's change log.
+                if staged is not None and len(head.index) == 0:
+                    # A new state rather than the head changed in place: a snapshot taken
+                    # before keeps the (empty) index of its own revision.
+                    self._head = State(staged, plan, result.revision)
+                    return
                 add = head.index.add
                 for rel in imported:
                     add(rel)

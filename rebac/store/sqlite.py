@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,6 +57,13 @@ SNAPSHOT_PAGE = 5000
 _INSERT = (
     "INSERT INTO relationships (store, rtype, rid, rel, stype, sid, srel, caveat, context_json, "
     "expires_at, created_rev, deleted_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: A whole batch as one statement: ``?`` 2 is a JSON array of rows (see Row).
+_INSERT_JSON = (
+    "INSERT INTO relationships (store, rtype, rid, rel, stype, sid, srel, caveat, context_json, "
+    "expires_at, created_rev, deleted_rev) SELECT ?1, "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(9))
+    + f", ?3, {LIVE} FROM json_each(?2)"
 )
 _SELECT_LIVE = (
     "SELECT rowid, caveat, context_json, expires_at FROM relationships WHERE store = ? "
@@ -325,28 +333,58 @@ class SQLiteStore:
     def import_relationships(
         self, store_id: str, batches: Iterable[Iterable[Relationship]]
     ) -> ImportResult:
-        """Fast path: one ``executemany`` per batch; the unique index detects existing rows.
+        """One transaction; each batch is one INSERT, run on a writer thread while this thread
+        takes the next batch from ``batches``.
 
-        Only when a batch hits an existing row is it redone row by row, to replace rows that
-        have merely expired and to name the relationship that really exists.
+        Why a thread: taking a batch is Python work (a caller parses and validates as it
+        streams), while an INSERT is SQLite's own work, done without the GIL. The batch goes
+        to SQLite as one JSON text that ``json_each`` unpacks, so the whole batch is a single
+        step outside the GIL; ``executemany`` would take the GIL back for every row, and wait
+        for it behind this thread each time. At most one batch is in flight, so the connection
+        is never used by both threads at once.
+
+        The unique key index detects existing rows. Only a batch that hits one is redone row by
+        row, to replace rows that have merely expired and to name the relationship that really
+        exists.
         """
         with self._write() as conn:
             num, head, _ = self._store(conn, store_id)
             rev = head + 1
             now_us = self._now_us()
             count = 0
-            for batch in batches:
-                rows = [row_of(r) for r in batch]
-                conn.execute("SAVEPOINT import_batch")
-                try:
-                    conn.executemany(_INSERT, [(num, *row, rev, LIVE) for row in rows])
-                except sqlite3.IntegrityError:
-                    conn.execute("ROLLBACK TO import_batch")
-                    self._import_slowly(conn, num, rev, rows, now_us)
-                conn.execute("RELEASE import_batch")
-                count += len(rows)
+            with ThreadPoolExecutor(1, thread_name_prefix="rebac-import") as writer:
+                pending: Future[None] | None = None
+                for batch in batches:
+                    rows = [row_of(r) for r in batch]
+                    if not rows:
+                        continue
+                    payload = json.dumps(rows, ensure_ascii=False)
+                    if pending is not None:
+                        pending.result()
+                    pending = writer.submit(
+                        self._insert_batch, conn, num, rev, rows, payload, now_us
+                    )
+                    count += len(rows)
+                if pending is not None:
+                    pending.result()
+                # (on an error, leaving the executor waits for the batch in flight, so the
+                # transaction is rolled back only once the connection is free)
             self._commit_revision(conn, num, rev, None)
             return ImportResult(rev, count)
+
+    def _insert_batch(
+        self,
+        conn: sqlite3.Connection,
+        num: int,
+        rev: int,
+        rows: list[Row],
+        payload: str,
+        now_us: int,
+    ) -> None:
+        try:
+            conn.execute(_INSERT_JSON, (num, payload, rev))
+        except sqlite3.IntegrityError:  # the statement changed nothing (SQLite's ABORT)
+            self._import_slowly(conn, num, rev, rows, now_us)
 
     def _import_slowly(
         self, conn: sqlite3.Connection, num: int, rev: int, rows: list[Row], now_us: int

@@ -315,6 +315,19 @@ def test_an_import_is_visible_at_once_and_equal_to_reading_it_back(engine: Engin
     )
 
 
+def test_an_import_into_an_empty_engine_leaves_earlier_snapshots_at_their_revision() -> None:
+    e = Engine(SCHEMA)
+    before = e.snapshot()
+    rels = [f"document:n{i}#owner@user:u{i % 3}" for i in range(30)]
+    result = e.import_relationships([rels[:10], rels[10:]])
+    assert e.revision == result.revision
+    assert all(e.check(f"document:n{i}", "edit", f"user:u{i % 3}").allowed for i in range(30))
+    assert not before.check("document:n1", "edit", "user:u1").allowed
+    e.touch("document:later#owner@user:u0")  # the imported index is the head: writes go on
+    assert e.check("document:later", "edit", "user:u0").allowed
+    assert e.check("document:n3", "edit", "user:u0").allowed
+
+
 def test_an_import_after_someone_elses_write_catches_up_with_both(engine: Engine) -> None:
     other = Engine(store=engine.store, store_id=engine.store_id)
     engine.touch("document:seen#owner@user:a")

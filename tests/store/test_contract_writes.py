@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,7 +27,7 @@ from rebac.model import (
 )
 from rebac.store import Store, StoreConfig
 from tests.store.conftest import T0, Backend, FakeClock
-from tests.store.helpers import STORE, create, delete, read, rel, touch
+from tests.store.helpers import STORE, create, delete, read, rel, strs, touch
 
 DOCS = RelationshipFilter("document")
 
@@ -478,6 +479,34 @@ def test_import_replaces_expired_relationships(store: Store, clock: FakeClock) -
     assert read(store) == ["document:d1#viewer@user:alice[cav]", "document:d2#viewer@user:bob"]
     (cs,) = store.changes(STORE, 1)
     assert cs.deleted == () and len(cs.touched) == 2
+
+
+def test_import_keeps_caveat_contexts_and_expirations_exactly(store: Store) -> None:
+    texts = [
+        'document:d1#viewer@user:alice[cav:{"note":"caf\u00e9 \\"q\\" \U0001f600",'
+        '"n":[1,2.5,null]}]',
+        f"document:d2#viewer@group:eng#member[expiration:{at(3600)}]",
+        f'document:d3#viewer@user:*[cav:{{"limit":9007199254740993}}][expiration:{at(60)}]',
+    ]
+    many = [f"document:e{i}#viewer@user:u{i}" for i in range(300)]
+    store.import_relationships(STORE, [[rel(t) for t in texts], [rel(t) for t in many]])
+    assert sorted(read(store)) == sorted(strs(rel(t) for t in texts + many))
+    by_text = {str(r): r for r in store.read(STORE, None, revision=store.head_revision(STORE))}
+    for t in texts:
+        assert by_text[str(rel(t))] == rel(t)  # contexts compare as values, times exactly
+
+
+def test_import_stopped_by_its_source_changes_nothing(store: Store) -> None:
+    def batches() -> Iterator[list[Relationship]]:
+        for b in range(3):
+            yield [rel(f"document:d{b}_{i}#viewer@user:u{i}") for i in range(100)]
+        raise RuntimeError("the client went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        store.import_relationships(STORE, batches())
+    assert read(store) == [] and store.head_revision(STORE) == 0
+    store.write(STORE, create("document:after#viewer@user:alice"))  # the store goes on
+    assert read(store) == ["document:after#viewer@user:alice"]
 
 
 def test_empty_import_gets_a_revision(store: Store) -> None:
