@@ -138,7 +138,16 @@ def run_parser() -> argparse.ArgumentParser:
         "--peer-seconds", type=float, default=5.0, help="time per repetition of a peer cell"
     )
     p.add_argument(
-        "--peer-repeats", type=int, default=3, help="interleaved repetitions of the peer cells"
+        "--peer-repeats",
+        type=_at_least_one,
+        default=3,
+        help="interleaved repetitions of the peer cells",
+    )
+    p.add_argument(
+        "--grpc-repeats",
+        type=_at_least_one,
+        default=3,
+        help="interleaved repetitions of the gRPC check cells and the floor",
     )
     p.add_argument(
         "--no-memory",
@@ -151,6 +160,16 @@ def run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} repetitions: at least 1 is needed")
+    return value
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -177,6 +196,7 @@ def options_from(args: argparse.Namespace) -> Options:
         peer_sizes=args.peer_sizes,
         peer_seconds=args.peer_seconds,
         peer_repeats=args.peer_repeats,
+        grpc_repeats=args.grpc_repeats,
         memory=not args.no_memory,
         grpc_datasets=args.grpc_datasets,
     )

@@ -22,6 +22,7 @@ whole matrix:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class Options:
     peer_sizes: list[int] = field(default_factory=lambda: [10_000, 200_000])
     peer_seconds: float = 5.0  # per repetition of a peer cell
     peer_repeats: int = 3  # interleaved repetitions of the peer cells (see run_peers)
+    grpc_repeats: int = 3  # interleaved repetitions of the gRPC check cells and the floor
     memory: bool = True  # RSS and index bytes, measured in a fresh process per data set
     grpc_datasets: list[str] | None = None  # None: every data set
 
@@ -130,6 +132,11 @@ def grpc_cells(opts: Options) -> list[Cell]:
                 continue
             cells += [Cell("grpc", c, mode, w) for c in concs]
     return cells
+
+
+def compared_with_floor(cell: Cell) -> bool:
+    """The gRPC cells reported as a fraction of the floor (see report.derived)."""
+    return cell.runner == "grpc" and cell.workload == "check"
 
 
 def floor_cells(opts: Options) -> list[Cell]:
@@ -231,9 +238,7 @@ class Suite:
             if "inprocess" in o.runners:
                 n += len(inprocess_cells(o, name))
             if self.wants_grpc(name):
-                n += len(grpc_cells(o))
-        if o.floor:
-            n += len(floor_cells(o)) * sum(1 for d in o.datasets if self.wants_grpc(d))
+                n += self.total_grpc_steps()
         peers = selected_peers(o.peers)
         if peers:  # rebac's own check, then each peer's, per size
             n += (1 + len(peers)) * len(o.peer_sizes)
@@ -327,6 +332,9 @@ class Suite:
     # -- over gRPC ----------------------------------------------------------------------------
 
     def run_grpc(self, name: str, ds: Dataset, queries: QuerySet, info: DatasetInfo) -> None:
+        """The gRPC cells against ``rebac serve``. The check cells, and the floor beside them,
+        run in ``grpc_repeats`` interleaved repetitions (see :meth:`_compare_with_floor`); the
+        other cells once each."""
         opts, progress = self.opts, self.progress
         cells = grpc_cells(opts)
         progress.say(f"{name}: starting rebac serve --workers {opts.workers}")
@@ -334,7 +342,7 @@ class Suite:
             server = ServerProcess(opts.workers).start()
         except Exception as exc:
             self.report.notes.append(f"{name}: rebac serve did not start: {exc}")
-            for _ in cells:
+            for _ in range(self.total_grpc_steps()):
                 progress.step(f"{name} · gRPC · skipped")
             return
         token = server.token
@@ -349,17 +357,70 @@ class Suite:
             progress.say(f"{name}: warming every server worker")
             _warm_workers(spec, queries.ops("check")[:1], 4 * opts.workers)
             info.server_rss_bytes = server.rss()
-            for n, cell in enumerate(cells):
+            compared = [c for c in cells if compared_with_floor(c)]
+            self._compare_with_floor(name, spec, queries, compared, len(ds.relationships))
+            for n, cell in enumerate(c for c in cells if not compared_with_floor(c)):
                 progress.step(f"{name} · gRPC · {cell.concurrency} · {cell.mode} · {cell.workload}")
-                cell_spec = GrpcSpec(spec.address, STORE_ID, spec.token, cell.mode, opts.workers)
-                _remote_forget(spec, queries.reset_write(n))
-                ops = queries.ops(cell.workload)
-                summary = self._run_remote(cell_spec, cell.concurrency, ops, cell.workload)
+                summary = self._grpc_cell(spec, cell, queries, n)
                 self.report.results.append(_row(name, cell, len(ds.relationships), summary))
         finally:
             server.stop()
-        if opts.floor:
-            self.run_floor(name, queries.ops("check"), token)
+
+    def total_grpc_steps(self) -> int:
+        """Progress steps of one data set's gRPC cells (repetitions and floor included)."""
+        o = self.opts
+        cells = grpc_cells(o)
+        compared = sum(1 for c in cells if compared_with_floor(c))
+        floor = len(floor_cells(o)) if o.floor else 0
+        return len(cells) - compared + (compared + floor) * o.grpc_repeats
+
+    def _compare_with_floor(
+        self, name: str, spec: GrpcSpec, queries: QuerySet, cells: list[Cell], rels: int
+    ) -> None:
+        """``cells`` and the floor's cells, in ``grpc_repeats`` interleaved repetitions with
+        the floor server running beside rebac's: a slow moment of this shared machine then
+        slows both instead of deciding the ratio (single passes of one second each measured
+        anything from 0.24 to 1.5 of the floor for the same build). The floor gets the very
+        requests rebac got, ``authorization`` header included (it ignores it), so both sides
+        pay alike for carrying it. Each row combines its repetitions (measure.combined)."""
+        opts, progress = self.opts, self.progress
+        floor_list = floor_cells(opts) if opts.floor else []
+        runs: dict[Cell, list[Summary]] = {c: [] for c in [*cells, *floor_list]}
+        with contextlib.ExitStack() as stack:
+            floor = None
+            if floor_list:
+                progress.say(f"starting the grpcio floor server ({opts.workers} workers)")
+                floor = stack.enter_context(FloorProcess(opts.workers))
+            for rep in range(opts.grpc_repeats):
+                suffix = f" · {rep + 1}/{opts.grpc_repeats}"
+                for n, cell in enumerate(cells):
+                    progress.step(
+                        f"{name} · gRPC · {cell.concurrency} · {cell.mode} · check{suffix}"
+                    )
+                    write = 1000 + rep * len(cells) + n  # a new one each time
+                    runs[cell].append(self._grpc_cell(spec, cell, queries, write))
+                for cell in floor_list:
+                    assert floor is not None
+                    progress.step(f"{name} · floor · {cell.concurrency} · check{suffix}")
+                    floor_spec = GrpcSpec(
+                        floor.address, STORE_ID, spec.token, MINIMIZE_LATENCY, opts.workers
+                    )
+                    ops = queries.ops("check")
+                    runs[cell].append(self._run_remote(floor_spec, cell.concurrency, ops, "floor"))
+        for cell, summaries in runs.items():
+            is_floor = cell.runner == "floor"
+            row = _row(
+                name, cell, 0 if is_floor else rels, combined(summaries), check_answers=not is_floor
+            )
+            self.report.results.append(row)
+
+    def _grpc_cell(self, spec: GrpcSpec, cell: Cell, queries: QuerySet, n: int) -> Summary:
+        """One measured gRPC cell, after a write that empties the server's caches."""
+        cell_spec = GrpcSpec(spec.address, STORE_ID, spec.token, cell.mode, self.opts.workers)
+        _remote_forget(spec, queries.reset_write(n))
+        return self._run_remote(
+            cell_spec, cell.concurrency, queries.ops(cell.workload), cell.workload
+        )
 
     def _grpc_load(self, spec: GrpcSpec, ds: Dataset) -> float:
         target = spec.open()
@@ -382,18 +443,6 @@ class Suite:
             return run_threads(target, ops, conc.n, self.budget(workload))
         finally:
             target.close()
-
-    def run_floor(self, dataset: str, ops: list[Op], token: str | None = None) -> None:
-        """The floor for ``dataset``'s gRPC cells, measured just after them: it gets the very
-        requests rebac got, its ``authorization`` header included (the floor ignores it), so
-        both sides pay alike for carrying it."""
-        self.progress.say(f"starting the grpcio floor server ({self.opts.workers} workers)")
-        with FloorProcess(self.opts.workers) as floor:
-            for cell in floor_cells(self.opts):
-                self.progress.step(f"{dataset} · floor · {cell.concurrency} · check")
-                spec = GrpcSpec(floor.address, STORE_ID, token, MINIMIZE_LATENCY, self.opts.workers)
-                summary = self._run_remote(spec, cell.concurrency, ops, "floor")
-                self.report.results.append(_row(dataset, cell, 0, summary, check_answers=False))
 
     # -- peers ----------------------------------------------------------------------------------
 

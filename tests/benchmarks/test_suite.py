@@ -11,11 +11,13 @@ import pytest
 
 from benchmarks.__main__ import main
 from benchmarks.datasets import DATASETS, deep, deep_pairs
-from benchmarks.measure import percentile
-from benchmarks.runners import Budget
+from benchmarks.measure import Summary, percentile
+from benchmarks.runners import Budget, Concurrency
 from benchmarks.suite import Options, Suite
-from benchmarks.workloads import DEEP_WORKLOADS, WORKLOADS
+from benchmarks.targets import GrpcSpec
+from benchmarks.workloads import DEEP_WORKLOADS, WORKLOADS, Op
 from rebac import Engine
+from tests.benchmarks.test_peers import CountingProgress
 
 TINY = ["--size", "1500", "--seconds", "0.05", "--checks", "60", "--lookups", "4"]
 MINE = ("docs", "org", "deep", "wide")
@@ -67,7 +69,7 @@ def test_in_process_every_dataset_and_workload(
     assert "Results" in printed and "lookup_resources_page" in printed
 
 
-def test_grpc_runner_against_rebac_serve_with_the_floor() -> None:
+def test_grpc_runner_against_rebac_serve_with_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     opts = Options(
         datasets=["docs"],
         sizes={"docs": 1000},
@@ -82,8 +84,21 @@ def test_grpc_runner_against_rebac_serve_with_the_floor() -> None:
         writes=5,
         peers="off",
         memory=False,
+        grpc_repeats=2,
     )
-    report = Suite(opts).run()
+    suite = Suite(opts)
+    measured: list[str] = []  # the workload of every measured gRPC cell, in order
+    run_remote = suite._run_remote
+
+    def counting(spec: GrpcSpec, conc: Concurrency, ops: list[Op], workload: str) -> Summary:
+        measured.append(workload)
+        return run_remote(spec, conc, ops, workload)
+
+    monkeypatch.setattr(suite, "_run_remote", counting)
+    progress = CountingProgress(suite.total_cells(), enabled=False)
+    suite.progress = progress
+    report = suite.run()
+    assert progress.steps == suite.total_cells()
     grpc_rows = [r for r in report.results if r.runner == "grpc"]
     assert {r.workload for r in grpc_rows} == set(WORKLOADS)
     assert {r.concurrency for r in grpc_rows if r.workload == "check"} == {"threads:2", "procs:1"}
@@ -92,6 +107,11 @@ def test_grpc_runner_against_rebac_serve_with_the_floor() -> None:
     ]
     floor = [r for r in report.results if r.runner == "floor"]
     assert len(floor) == 2 and all(r.ops > 0 and r.errors == 0 for r in floor)
+    # The check cells and the floor ran in two interleaved repetitions, everything else once.
+    kinds = ["floor" if w == "floor" else f"grpc {w}" for w in measured]
+    assert kinds[:8] == ["grpc check", "grpc check", "floor", "floor"] * 2 and kinds[8:] == [
+        f"grpc {w}" for w in WORKLOADS if w not in ("check", "import")
+    ], kinds
     assert any(k.startswith("grpc_floor_ratio/docs/") for k in report.derived())
     assert report.datasets[0].server_import_s is not None
 
