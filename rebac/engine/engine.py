@@ -235,22 +235,30 @@ class Engine:
 
     def snapshot(self, consistency: Consistency | None = None) -> Snapshot:
         """The state a query must see under ``consistency`` (default: minimize_latency)."""
-        if consistency is None:
+        mode = ConsistencyMode.MINIMIZE_LATENCY if consistency is None else consistency.mode
+        if mode is ConsistencyMode.MINIMIZE_LATENCY:
             # The hot path: the head as it is, while it is fresh enough (no lock needed to
             # read two attributes; evaluation takes the lock).
             head = self._head
             if head.plan is not None and self.clock() - self._synced_at < self.quantum:
                 return Snapshot(self, head)
-        mode = ConsistencyMode.MINIMIZE_LATENCY if consistency is None else consistency.mode
+        if mode is ConsistencyMode.FULLY_CONSISTENT:
+            # The store's head is read before taking the lock: a store read can wait (SQLite
+            # lets go of the GIL), and checks of other threads need not wait behind it. Any
+            # head at or past it has everything committed before this call began.
+            target = self.store.head_revision(self.store_id)
+            head = self._head
+            if head.plan is not None and head.revision >= target:
+                return Snapshot(self, head)
+            with self.lock:
+                self.catch_up(target)
+                return Snapshot(self, self._head)
         with self.lock:
             head = self._head
             if mode is ConsistencyMode.MINIMIZE_LATENCY:
                 # Without a schema nothing can be answered: look for one before giving up.
                 if head.plan is None or self.clock() - self._synced_at >= self.quantum:
                     self.catch_up()
-                return Snapshot(self, self._head)
-            if mode is ConsistencyMode.FULLY_CONSISTENT:
-                self.catch_up()
                 return Snapshot(self, self._head)
             assert consistency is not None and consistency.token is not None
             wanted = self.store.tokens.decode(consistency.token, self.store_id)

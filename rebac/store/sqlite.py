@@ -178,13 +178,14 @@ class SQLiteStore:
 
     def _store(self, conn: sqlite3.Connection, store_id: str) -> tuple[int, int, int]:
         """``(num, head, oldest)`` of an existing store; StoreNotFound otherwise."""
-        row = conn.execute(
+        rows = conn.execute(
             "SELECT num, head, oldest FROM stores WHERE store_id = ? AND deleted IS NULL",
             (store_id,),
-        ).fetchone()
-        if row is None:
+        ).fetchall()  # (all: the statement finishes, so outside BEGIN its read ends here)
+        if not rows:
             raise checks.store_not_found(store_id)
-        return int(row[0]), int(row[1]), int(row[2])
+        num, head, oldest = rows[0]
+        return int(num), int(head), int(oldest)
 
     def _commit_revision(
         self,
@@ -244,12 +245,12 @@ class SQLiteStore:
     # -- revisions --------------------------------------------------------------------------------
 
     def head_revision(self, store_id: str) -> int:
-        with self._read() as conn:
-            return self._store(conn, store_id)[1]
+        # One statement is its own read transaction: no BEGIN and COMMIT around it. A fully
+        # consistent query asks this on every call, and each statement lets go of the GIL.
+        return self._store(self._conn(), store_id)[1]
 
     def oldest_revision(self, store_id: str) -> int:
-        with self._read() as conn:
-            return self._store(conn, store_id)[2]
+        return self._store(self._conn(), store_id)[2]
 
     # -- writes -----------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,37 @@ def test_fully_consistent_sees_other_writers(store: SQLiteStore) -> None:
     assert b.check(
         "document:d", "view", "user:u", consistency=Consistency.fully_consistent()
     ).allowed
+
+
+def test_a_fully_consistent_snapshot_of_a_current_index_does_not_wait_for_the_lock(
+    store: SQLiteStore,
+) -> None:
+    a = replica(store)
+    a.write_schema(SCHEMA)
+    a.touch("document:d#viewer@user:u")
+    taken: list[int] = []
+    with a.lock:  # held by this thread while another takes the snapshot
+        t = threading.Thread(
+            target=lambda: taken.append(a.snapshot(Consistency.fully_consistent()).revision)
+        )
+        t.start()
+        t.join(10)
+        assert taken == [a.revision], "the snapshot waited for the lock"
+    b = replica(store)
+    a.touch("document:d2#viewer@user:u")  # b is behind now: it catches up (under the lock)
+    assert b.snapshot(Consistency.fully_consistent()).revision == a.revision
+
+
+def test_an_explicit_minimize_latency_is_the_default(store: SQLiteStore) -> None:
+    now = [1000.0]
+    a = replica(store)
+    a.write_schema(SCHEMA)
+    b = Engine(store=store, store_id="acme", quantum=5.0, clock=lambda: now[0])
+    a.touch("document:d#viewer@user:u")
+    explicit = Consistency.minimize_latency()
+    assert not b.check("document:d", "view", "user:u", consistency=explicit).allowed
+    now[0] += 5.0
+    assert b.check("document:d", "view", "user:u", consistency=explicit).allowed
 
 
 def test_minimize_latency_catches_up_after_the_quantum(store: SQLiteStore) -> None:
