@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +32,7 @@ import grpc
 from rebac.errors import RebacError
 from server.calls import CallCancelled
 from server.errors import REQUEST_ID_KEY, internal_status, status_for
+from server.ids import new_id
 
 log = logging.getLogger("rebac.server")
 
@@ -69,7 +69,7 @@ def _incoming_id(context: grpc.ServicerContext) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == REQUEST_ID_KEY and isinstance(value, str) and _SAFE_ID.match(value):
             return value
-    return os.urandom(16).hex()
+    return new_id()
 
 
 def _already_aborted(context: grpc.ServicerContext) -> bool:

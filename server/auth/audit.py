@@ -40,6 +40,7 @@ from typing import Any
 
 from server.auth.principal import Principal
 from server.auth.quote import clip
+from server.ids import new_id
 
 log = logging.getLogger("rebac.audit")
 
@@ -162,7 +163,7 @@ def new_event(
 ) -> dict[str, Any]:
     """An event with every field; ``started`` (``time.time()``, default now) is its time."""
     return {
-        "event_id": os.urandom(16).hex(),
+        "event_id": new_id(),
         "time": utc_text(time.time() if started is None else started),
         "listener": listener,
         "rpc": rpc,
