@@ -89,27 +89,20 @@ def test_a_fully_consistent_snapshot_of_a_current_index_does_not_wait_for_the_lo
     assert b.snapshot(Consistency.fully_consistent()).revision == a.revision
 
 
-def test_an_explicit_minimize_latency_is_the_default(store: SQLiteStore) -> None:
+@pytest.mark.parametrize(
+    "consistency", [None, Consistency.minimize_latency()], ids=["default", "explicit"]
+)
+def test_minimize_latency_catches_up_after_the_quantum(
+    store: SQLiteStore, consistency: Consistency | None
+) -> None:
     now = [1000.0]
     a = replica(store)
     a.write_schema(SCHEMA)
     b = Engine(store=store, store_id="acme", quantum=5.0, clock=lambda: now[0])
     a.touch("document:d#viewer@user:u")
-    explicit = Consistency.minimize_latency()
-    assert not b.check("document:d", "view", "user:u", consistency=explicit).allowed
+    assert not b.check("document:d", "view", "user:u", consistency=consistency).allowed
     now[0] += 5.0
-    assert b.check("document:d", "view", "user:u", consistency=explicit).allowed
-
-
-def test_minimize_latency_catches_up_after_the_quantum(store: SQLiteStore) -> None:
-    now = [1000.0]
-    a = replica(store)
-    a.write_schema(SCHEMA)
-    b = Engine(store=store, store_id="acme", quantum=5.0, clock=lambda: now[0])
-    a.touch("document:d#viewer@user:u")
-    assert not b.check("document:d", "view", "user:u").allowed
-    now[0] += 5.0
-    assert b.check("document:d", "view", "user:u").allowed
+    assert b.check("document:d", "view", "user:u", consistency=consistency).allowed
 
 
 def test_exact_snapshot_answers_at_the_old_revision(store: SQLiteStore) -> None:
