@@ -387,10 +387,13 @@ class Suite:
         floor_list = floor_cells(opts) if opts.floor else []
         runs: dict[Cell, list[Summary]] = {c: [] for c in [*cells, *floor_list]}
         with contextlib.ExitStack() as stack:
-            floor = None
+            floor_spec: GrpcSpec | None = None
             if floor_list:
                 progress.say(f"starting the grpcio floor server ({opts.workers} workers)")
                 floor = stack.enter_context(FloorProcess(opts.workers))
+                floor_spec = GrpcSpec(
+                    floor.address, STORE_ID, spec.token, MINIMIZE_LATENCY, opts.workers
+                )
             for rep in range(opts.grpc_repeats):
                 suffix = f" · {rep + 1}/{opts.grpc_repeats}"
                 for n, cell in enumerate(cells):
@@ -400,11 +403,8 @@ class Suite:
                     write = 1000 + rep * len(cells) + n  # a new one each time
                     runs[cell].append(self._grpc_cell(spec, cell, queries, write))
                 for cell in floor_list:
-                    assert floor is not None
+                    assert floor_spec is not None
                     progress.step(f"{name} · floor · {cell.concurrency} · check{suffix}")
-                    floor_spec = GrpcSpec(
-                        floor.address, STORE_ID, spec.token, MINIMIZE_LATENCY, opts.workers
-                    )
                     ops = queries.ops("check")
                     runs[cell].append(self._run_remote(floor_spec, cell.concurrency, ops, "floor"))
         for cell, summaries in runs.items():
