@@ -43,6 +43,7 @@ from rebac.store import _checks as checks
 from rebac.store._rows import LIVE, Key, Row, is_live, key_of_position, now_micros, rel_of, row_of
 from rebac.store._sqlfilter import ORDER_BY, ROW_COLUMNS, after_sql, filter_sql, index_hint
 from rebac.store._sqlschema import connect, initialise
+from rebac.store._walindex import WalIndexHeader
 from rebac.store.base import (
     ChangeSet,
     DeleteResult,
@@ -125,7 +126,10 @@ class SQLiteStore:
         self._conns_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
+        #: store id -> (wal-index header read before the statement, head it returned)
+        self._heads: dict[str, tuple[bytes, int]] = {}
         datastore_id, key = initialise(self._conn())
+        self._wal_index = WalIndexHeader(self._path)
         self._tokens = TokenCodec(datastore_id, key)
 
     @property
@@ -245,9 +249,18 @@ class SQLiteStore:
     # -- revisions --------------------------------------------------------------------------------
 
     def head_revision(self, store_id: str) -> int:
-        # One statement is its own read transaction: no BEGIN and COMMIT around it. A fully
-        # consistent query asks this on every call, and each statement lets go of the GIL.
-        return self._store(self._conn(), store_id)[1]
+        # A fully consistent query asks this on every call. Nothing committed since the last
+        # statement (the wal-index header is unchanged, see _walindex) means the same answer;
+        # otherwise one statement, its own read transaction (no BEGIN and COMMIT around it).
+        marker = self._wal_index.marker()
+        if marker is not None:
+            known = self._heads.get(store_id)
+            if known is not None and known[0] == marker:
+                return known[1]
+        head = self._store(self._conn(), store_id)[1]
+        if marker is not None:
+            self._heads[store_id] = (marker, head)
+        return head
 
     def oldest_revision(self, store_id: str) -> int:
         return self._store(self._conn(), store_id)[2]
@@ -583,5 +596,6 @@ class SQLiteStore:
         with self._conns_lock:
             self._closed = True
             conns, self._conns = self._conns, []
+        self._wal_index.close()
         for conn in conns:
             conn.close()
