@@ -119,8 +119,11 @@ class AuditLog:
         return cls(fd, str(path))
 
     def write(self, event: Mapping[str, Any]) -> None:
-        line = encode(event) + "\n"
-        data = line.encode("ascii")
+        self.write_line(encode(event))
+
+    def write_line(self, line: str) -> None:
+        """``line``: one event as :func:`encode` or :func:`check_line` makes it (ASCII)."""
+        data = (line + "\n").encode("ascii")
         with self._lock:
             try:
                 written = os.write(self._fd, data)
@@ -244,11 +247,13 @@ def find_revision(message: Any) -> str | None:
     return None
 
 
+def _check_revision(response: Any) -> str | None:
+    # the hot path: its one token field, without walking the message
+    return response.checked_at.token if response.HasField("checked_at") else None
+
+
 def describe_response(rpc: str, response: Any, event: dict[str, Any]) -> None:
-    if rpc == CHECK:  # the hot path: its one token field, without walking the message
-        revision = response.checked_at.token if response.HasField("checked_at") else None
-    else:
-        revision = find_revision(response)
+    revision = _check_revision(response) if rpc == CHECK else find_revision(response)
     if revision is not None:
         event["revision"] = revision
     if rpc == CHECK:
@@ -259,3 +264,45 @@ def describe_response(rpc: str, response: Any, event: dict[str, Any]) -> None:
                 item["decision"] = "ERROR"
             else:
                 item["decision"] = PERMISSIONSHIP_DECISIONS.get(pair.item.permissionship, "ERROR")
+
+
+# -- the line of an admitted Check, written as text ----------------------------------------------
+
+_text = json_encoder.encode_basestring_ascii
+
+
+def _json(value: str | None) -> str:
+    return "null" if value is None else _text(value)
+
+
+def check_line(
+    listener: str,
+    request_id: str,
+    peer: str,
+    started: float,
+    principal: Principal,
+    request: Any,
+    response: Any,
+) -> str:
+    """The line :func:`encode` makes of an admitted Check's event, without the event.
+
+    Checks are most of the calls a server answers, and building the event (a dict of every
+    field, a nested dict, a sorted encoding) cost more than the check itself. This writes the
+    same text directly, field by field in :func:`encode`'s (sorted) order; the audit tests
+    pin that both give the same line for the same call, odd text and long values included.
+    """
+    store = request.store_id
+    fields = _check_fields(request)
+    return (
+        f'{{"auth_method":{_text(principal.method)}'
+        f',"credential":{_text(clip(principal.credential_id, MAX_FIELD))}'
+        f',"decision":"{PERMISSIONSHIP_DECISIONS.get(response.permissionship, "ERROR")}"'
+        f',"detail":null,"event_id":"{new_id()}","items":null,"listener":{_text(listener)}'
+        f',"peer":{_text(clip(peer, MAX_FIELD))},"permission":{_text(fields["permission"])}'
+        f',"principal":{{"iss":{_text(principal.iss)}'
+        f',"sub":{_text(clip(principal.sub, MAX_FIELD))}}},"reason":null'
+        f',"request_id":{_text(request_id)},"resource":{_text(fields["resource"])}'
+        f',"revision":{_json(_check_revision(response))},"rpc":"{CHECK}","status":"OK"'
+        f',"store":{_text(clip(store, MAX_FIELD)) if store else "null"}'
+        f',"subject":{_text(fields["subject"])},"time":"{utc_text(started)}"}}'
+    )

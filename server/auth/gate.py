@@ -71,11 +71,14 @@ class Route:
     audited: bool
     #: no scope, but an authenticated caller (reflection describes the API only)
     reflection: bool
+    #: Check: an admitted call's line is written as text (:func:`~server.auth.audit.check_line`)
+    check: bool = False
 
     @classmethod
     def of(cls, config: AuthConfig, method: str, policy: MethodPolicy | None) -> Route:
         admin = is_admin_action(policy, config.listener)
-        return cls(method, policy, admin, admin or config.audit_calls, is_reflection(method))
+        audited = admin or config.audit_calls
+        return cls(method, policy, admin, audited, is_reflection(method), method == au.CHECK)
 
 
 class Gate:
@@ -227,6 +230,23 @@ class Gate:
         if self._written or not self.route.audited:
             self._written = True
             return
+        if self.route.check and response is not None and self.principal is not None:
+            try:
+                line = au.check_line(
+                    self.config.listener.value,
+                    self.request_id,
+                    self._peer(),
+                    self.started,
+                    self.principal,
+                    self.request,
+                    response,
+                )
+            except Exception:  # describing a call must never fail it: the general path logs
+                pass
+            else:
+                self._written = True
+                self.config.audit.write_line(line)
+                return
         event = self._event()
         event.update(decision="ALLOW", status="OK")
         if response is not None:
@@ -257,12 +277,8 @@ class Gate:
     def _event(self) -> dict[str, Any]:
         """The audit event of this call so far (see :mod:`server.auth.audit` for the fields)."""
         route = self.route
-        try:
-            peer = self.context.peer() or ""
-        except Exception:  # a finished stream's context may no longer know it
-            peer = ""
         event = au.new_event(
-            self.config.listener.value, route.method, self.request_id, peer, self.started
+            self.config.listener.value, route.method, self.request_id, self._peer(), self.started
         )
         if self.request is not None:
             try:
@@ -276,6 +292,12 @@ class Gate:
         if self.revision is not None:
             event["revision"] = self.revision
         return event
+
+    def _peer(self) -> str:
+        try:
+            return self.context.peer() or ""
+        except Exception:  # a finished stream's context may no longer know it
+            return ""
 
     def _write(self, event: dict[str, Any]) -> None:
         """One line per call: the first outcome recorded is the call's outcome."""

@@ -210,3 +210,114 @@ def test_the_time_of_an_event_is_utc_to_the_millisecond() -> None:
     ]:
         expected = datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds")
         assert utc_text(when) == expected.replace("+00:00", "Z"), when
+
+
+class _Lines:
+    """An audit log that keeps its lines (the Gate writes through ``write_line``)."""
+
+    healthy = True
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def write(self, event: dict[str, object]) -> None:
+        from server.auth.audit import encode
+
+        self.lines.append(("event", encode(event)))
+
+    def write_line(self, line: str) -> None:
+        self.lines.append(("text", line))
+
+
+class _Context:
+    def __init__(self, peer: str):
+        self._peer = peer
+
+    def peer(self) -> str:
+        return self._peer
+
+
+_ODD = 'a"b\\c\n\x1b\u2028é☃</script>'
+
+
+def _check_call(
+    *,
+    store: str = "default",
+    resource: tuple[str, str] = ("document", "d1"),
+    permission: str = "view",
+    subject: tuple[str, str, str] = ("user", "alice", ""),
+    permissionship: int = core_pb2.PERMISSIONSHIP_HAS_PERMISSION,
+    token: str | None = "tok-1",
+) -> tuple[permission_service_pb2.CheckRequest, permission_service_pb2.CheckResponse]:
+    request = permission_service_pb2.CheckRequest(
+        store_id=store,
+        resource=_ref(*resource),
+        permission=permission,
+        subject=core_pb2.SubjectReference(
+            object=_ref(subject[0], subject[1]), optional_relation=subject[2]
+        ),
+    )
+    response = permission_service_pb2.CheckResponse(permissionship=permissionship)
+    if token is not None:
+        response.checked_at.token = token
+    return request, response
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {},
+        {"permissionship": core_pb2.PERMISSIONSHIP_NO_PERMISSION, "subject": ("g", "e", "member")},
+        {"permissionship": core_pb2.PERMISSIONSHIP_CONDITIONAL_PERMISSION, "token": None},
+        {"permissionship": core_pb2.PERMISSIONSHIP_UNSPECIFIED, "store": ""},
+        {"store": _ODD, "resource": (_ODD, _ODD), "permission": _ODD, "subject": (_ODD,) * 3},
+        {"store": "s" * 300, "resource": ("t" * 200, "i" * 300), "permission": "p" * 200},
+        {"subject": ("u" * 200, "x" * 300, "r" * 200), "token": _ODD},
+    ],
+    ids=[
+        "allow",
+        "deny-userset",
+        "conditional-no-token",
+        "unspecified-no-store",
+        "odd",
+        "long",
+        "long-subject",
+    ],
+)
+@pytest.mark.parametrize(
+    "who",
+    [
+        ("svc:billing", "https://issuer.example", "jwt", "ec-1", "ipv4:127.0.0.1:5000", "r-1"),
+        (_ODD * 40, _ODD, "api_key", _ODD * 40, _ODD * 40, _ODD),
+    ],
+    ids=["plain", "odd"],
+)
+def test_a_checks_line_written_as_text_is_the_line_of_its_event(
+    call: dict[str, object], who: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import json
+
+    from server.auth import audit as au
+    from server.auth.gate import AuthConfig, Gate, Route
+    from server.auth.principal import Principal
+    from server.auth.scopes import Listener, policy_for
+
+    sub, iss, method, credential, peer, request_id = who
+    principal = Principal(sub, iss, method, frozenset(), frozenset(), credential)
+    request, response = _check_call(**call)  # type: ignore[arg-type]
+    monkeypatch.setattr(au, "new_id", lambda: "e" * 32)
+    lines = _Lines()
+    config = AuthConfig(Listener.DATA, None, None, lines)  # type: ignore[arg-type]
+    route = Route.of(config, au.CHECK, policy_for(au.CHECK))
+    assert route.check
+    general = dataclasses.replace(route, check=False)
+    for each in (route, general):
+        gate = Gate(config, each, _Context(peer))  # type: ignore[arg-type]
+        gate.request_id, gate.started = request_id, 1767225600.25
+        gate.principal, gate.request = principal, request
+        gate.succeeded(response)
+    assert [kind for kind, _ in lines.lines] == ["text", "event"]
+    (_, as_text), (_, of_event) = lines.lines
+    assert as_text == of_event
+    assert json.loads(as_text)["store"] == (au.clip(request.store_id, au.MAX_FIELD) or None)
