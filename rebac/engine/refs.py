@@ -65,7 +65,7 @@ def relation_name(name: str) -> str:
     return name if canon is None else canon
 
 
-def _simple_id(oid: str) -> bool:
+def simple_id(oid: str) -> bool:
     """An id of 1 to 1024 ASCII letters and digits: valid without a regular expression (ids
     with ``/_|-=+`` are valid too, and are left to the model's parser)."""
     return len(oid) <= 1024 and oid.isascii() and oid.isalnum()
@@ -76,7 +76,7 @@ def object_parts(value: ObjectRef | str) -> tuple[str, str]:
     if not isinstance(value, str):
         return value.type, value.id
     rtype, sep, rid = value.partition(":")
-    if sep and _simple_id(rid):
+    if sep and simple_id(rid):
         canon = _type_name(rtype)
         if canon is not None:
             return canon, rid
@@ -104,7 +104,7 @@ def relationship(text: str) -> Relationship:
         resource, at, subject = text.partition("@")
         obj, hashed, relation = resource.partition("#")
         rtype, sep, rid = obj.partition(":")
-        if at and hashed and sep and _simple_id(rid):
+        if at and hashed and sep and simple_id(rid):
             rt = _type_name(rtype)
             rel = _relation_name(relation)
             s = _subject_fast(subject)
@@ -120,7 +120,7 @@ def _subject_fast(value: str) -> tuple[str, str, str | None] | None:
         sid, hashed, srel = rest.partition("#")
     else:  # an object: no second partition
         sid, hashed, srel = rest, "", ""
-    if sep and (_simple_id(sid) or sid == WILDCARD):
+    if sep and (simple_id(sid) or sid == WILDCARD):
         canon = _type_name(stype)
         if canon is not None:
             if not hashed or srel == ELLIPSIS:

@@ -22,6 +22,7 @@ from rebac.engine.refs import (
     as_subject,
     object_parts,
     relation_name,
+    simple_id,
     subject_parts,
 )
 from rebac.engine.rules import (
@@ -509,12 +510,15 @@ def _validate_query(
     if names is None or permission not in names:
         validate_check_target(plan.schema, rtype, permission)
     st, sid, srel = skey
+    # A text reference was validated when it was parsed; a model object was not, but a type
+    # and relation the schema knows and a plain id (the common case) need no regular
+    # expression. The full validation runs whenever it could refuse, so errors are unchanged.
     if (
         sid == "*"
         or st not in plan.type_names
         or (srel is not None and srel not in members[st])
-        or not isinstance(raw_subject, str)
+        or (not isinstance(raw_subject, str) and not simple_id(sid))
     ):
         validate_subject(plan.schema, SubjectRef(st, sid, srel))
-    if not isinstance(raw_resource, str):
+    if not isinstance(raw_resource, str) and not simple_id(rid):
         validate_resource_ids(ObjectRef(rtype, rid))

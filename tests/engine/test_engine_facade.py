@@ -6,6 +6,7 @@ import pytest
 
 from rebac import (
     Engine,
+    ObjectRef,
     Operation,
     Permissionship,
     Precondition,
@@ -13,6 +14,7 @@ from rebac import (
     RelationshipFilter,
     RelationshipUpdate,
     SubjectFilter,
+    SubjectRef,
 )
 from rebac.errors import (
     AlreadyExists,
@@ -94,6 +96,32 @@ def test_check_on_unknown_definition_or_permission_is_an_error(engine: Engine) -
 def test_wildcard_is_not_a_valid_check_subject(engine: Engine) -> None:
     with pytest.raises(InvalidRequest, match="wildcard"):
         engine.check("document:d1", "view", "user:*")
+
+
+@pytest.mark.parametrize(
+    ("resource", "subject"),
+    [
+        (ObjectRef("document", "d 1"), SubjectRef("user", "alice")),
+        (ObjectRef("document", "d1"), SubjectRef("user", "al ice")),
+        (ObjectRef("document", "d" * 1025), SubjectRef("user", "alice")),
+        (ObjectRef("document", "d1"), SubjectRef("group", "eng!", "member")),
+    ],
+    ids=["resource-id", "subject-id", "long-resource-id", "userset-id"],
+)
+def test_model_references_with_bad_ids_are_refused_as_texts_are(
+    engine: Engine, resource: ObjectRef, subject: SubjectRef
+) -> None:
+    """A model object skips the parser that vets a text reference; its ids are still vetted."""
+    with pytest.raises(InvalidRequest, match=r"invalid (resource|subject) id") as as_object:
+        engine.check(resource, "view", subject)
+    with pytest.raises(InvalidRequest) as as_text:
+        engine.check(str(resource), "view", str(subject))
+    assert type(as_object.value) is type(as_text.value)
+
+
+def test_model_references_with_punctuated_ids_are_checked(engine: Engine) -> None:
+    engine.touch("document:a/b-c_d#viewer@user:x|y=z+1")
+    assert engine.check(ObjectRef("document", "a/b-c_d"), "view", SubjectRef("user", "x|y=z+1"))
 
 
 def test_writing_to_a_permission_is_refused(engine: Engine) -> None:
