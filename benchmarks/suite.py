@@ -61,6 +61,12 @@ from rebac import Engine
 DEFAULT_SIZES = {"docs": 200_000, "org": 50_000, "deep": 50_000, "wide": 50_000}
 FALLBACK_SIZE = 50_000
 QUANTUM_WAIT = 0.15  # a little over rebac serve's default quantum
+#: Connections per server worker that a gRPC client spreads its calls over. The workers share
+#: the port by SO_REUSEPORT, which hashes each *connection* to a worker: with one connection
+#: per worker, half the time both land on the same one, which then serves everything while
+#: the other idles, and a cell's figure says more about that draw than about the server.
+#: Four per worker make a lopsided split rare, for rebac and the floor alike.
+CONNECTIONS_PER_WORKER = 4
 
 
 @dataclass
@@ -223,6 +229,10 @@ class Suite:
         self.fleet: Fleet | None = None
         self.progress = progress or Progress(self.total_cells(), enabled=False)
 
+    @property
+    def _connections(self) -> int:
+        return CONNECTIONS_PER_WORKER * self.opts.workers
+
     def budget(self, workload: str) -> Budget:
         cycle = workload not in COLD_WORKLOADS
         return Budget(self.opts.seconds, self.opts.max_ops, cycle=cycle)
@@ -347,7 +357,7 @@ class Suite:
             return
         token = server.token
         try:
-            spec = GrpcSpec(server.address, STORE_ID, token, MINIMIZE_LATENCY, opts.workers)
+            spec = GrpcSpec(server.address, STORE_ID, token, MINIMIZE_LATENCY, self._connections)
             progress.say(f"{name}: importing {len(ds.relationships):,} relationships over gRPC")
             import_s = self._grpc_load(spec, ds)
             info.server_import_s = round(import_s, 3)
@@ -392,7 +402,7 @@ class Suite:
                 progress.say(f"starting the grpcio floor server ({opts.workers} workers)")
                 floor = stack.enter_context(FloorProcess(opts.workers))
                 floor_spec = GrpcSpec(
-                    floor.address, STORE_ID, spec.token, MINIMIZE_LATENCY, opts.workers
+                    floor.address, STORE_ID, spec.token, MINIMIZE_LATENCY, self._connections
                 )
             for rep in range(opts.grpc_repeats):
                 suffix = f" · {rep + 1}/{opts.grpc_repeats}"
@@ -416,7 +426,7 @@ class Suite:
 
     def _grpc_cell(self, spec: GrpcSpec, cell: Cell, queries: QuerySet, n: int) -> Summary:
         """One measured gRPC cell, after a write that empties the server's caches."""
-        cell_spec = GrpcSpec(spec.address, STORE_ID, spec.token, cell.mode, self.opts.workers)
+        cell_spec = GrpcSpec(spec.address, STORE_ID, spec.token, cell.mode, self._connections)
         _remote_forget(spec, queries.reset_write(n))
         return self._run_remote(
             cell_spec, cell.concurrency, queries.ops(cell.workload), cell.workload
