@@ -45,13 +45,21 @@ def _worker(settings_data: dict[str, Any], factory: InterceptorFactory | None, r
     settings = Settings(**settings_data)
     configure_logging(settings)
     interceptors = factory(settings) if factory is not None else ()
-    serve(
-        settings,
-        interceptors=interceptors,
-        authenticated=factory is not None,
-        signals=(signal.SIGTERM,),
-        on_ready=lambda _server: ready.set(),
-    )
+    try:
+        serve(
+            settings,
+            interceptors=interceptors,
+            authenticated=factory is not None,
+            signals=(signal.SIGTERM,),
+            on_ready=lambda _server: ready.set(),
+        )
+    finally:
+        # What the interceptors still hold (the audit lines waiting to be written) goes out
+        # before the process does: a worker ends with os._exit, which runs no atexit hooks.
+        for interceptor in interceptors:
+            close = getattr(interceptor, "close", None)
+            if callable(close):
+                close()
 
 
 def run_workers(

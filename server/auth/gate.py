@@ -231,22 +231,28 @@ class Gate:
             self._written = True
             return
         if self.route.check and response is not None and self.principal is not None:
-            try:
-                line = au.check_line(
-                    self.config.listener.value,
-                    self.request_id,
-                    self._peer(),
-                    self.started,
-                    self.principal,
-                    self.request,
-                    response,
-                )
-            except Exception:  # describing a call must never fail it: the general path logs
-                pass
-            else:
-                self._written = True
-                self.config.audit.write_line(line)
-                return
+            # The hot path: the line is made and written later, by the audit log's writer.
+            self._written = True
+            self.config.audit.write_later(self._check_line, self._peer(), response)
+            return
+        self._write(self._success(response))
+
+    def _check_line(self, peer: str, response: Any) -> str:
+        assert self.principal is not None
+        try:
+            return au.check_line(
+                self.config.listener.value,
+                self.request_id,
+                peer,
+                self.started,
+                self.principal,
+                self.request,
+                response,
+            )
+        except Exception:  # describing a call must never fail it: the general path logs
+            return au.encode(self._success(response))
+
+    def _success(self, response: Any) -> dict[str, Any]:
         event = self._event()
         event.update(decision="ALLOW", status="OK")
         if response is not None:
@@ -254,7 +260,7 @@ class Gate:
                 au.describe_response(self.route.method, response, event)
             except Exception:  # describing a call must never fail it
                 log.exception("audit: cannot describe a %s response", self.route.method)
-        self._write(event)
+        return event
 
     def failed(self, exc: BaseException) -> None:
         if self._written or not self.route.audited:

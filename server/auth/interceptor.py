@@ -61,6 +61,11 @@ class AuthInterceptor(_ServerInterceptor):
     def __init__(self, config: AuthConfig):
         self.config = config
 
+    def close(self) -> None:
+        """Write the audit lines still waiting (a worker process calls this as it stops; the
+        log itself belongs to the runtime that opened it)."""
+        self.config.audit.flush()
+
     def serves(self, method: str) -> bool:
         """Whether this listener exposes ``method`` at all (unknown methods: the gate refuses
         them, fail closed)."""

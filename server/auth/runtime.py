@@ -202,7 +202,7 @@ def build_auth(auth: AuthSettings, data_dir: Path) -> AuthRuntime:
         admin_tokens = TokenVerifier(keys, _token_policy(s, s.auth_admin_audience, strict=True))
     destination = s.audit_log if s.audit_log is not None else str(data_dir / AUDIT_FILE)
     try:
-        audit = AuditLog.open(destination)
+        audit = AuditLog.open(destination, flush_interval=s.audit_flush_interval)
     except OSError as exc:
         raise AuthSetupError(f"audit log {destination}: {exc.strerror or exc}") from None
     step_up = StepUpPolicy.of(s.auth_stepup_acr, s.auth_stepup_amr, s.auth_stepup_max_age)

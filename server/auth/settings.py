@@ -120,6 +120,13 @@ class AuthSettings(BaseModel):
     audit_calls: bool = Field(
         True, description="audit data-plane calls too (admin calls are always audited)"
     )
+    audit_flush_interval: float = Field(
+        0.05,
+        ge=0,
+        le=10,
+        description="seconds an admitted Check's audit line may wait to be written with others "
+        "(0: every line at once)",
+    )
 
     _split_lists = field_validator(
         "auth_keys", "auth_typ", "auth_stepup_acr", "auth_stepup_amr", mode="before"

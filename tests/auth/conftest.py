@@ -158,6 +158,7 @@ class Deployment:
         return Outcome(call.code(), "", dict(call.trailing_metadata() or ()))
 
     def audit(self) -> list[dict[str, Any]]:
+        self.runtime.audit.flush()  # admitted Checks' lines are written a moment later
         text = self.audit_path.read_text() if self.audit_path.exists() else ""
         return [json.loads(line) for line in text.splitlines()]
 

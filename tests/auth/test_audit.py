@@ -4,6 +4,9 @@ fields, no secrets, attacker text escaped, and admin actions always recorded."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -172,6 +175,131 @@ def test_a_write_failure_marks_the_log_unhealthy(tmp_path: Path) -> None:
     assert oct((tmp_path / "a.jsonl").stat().st_mode & 0o777) == "0o600"
 
 
+def _text_of(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def _lines_within(path: Path, count: int, seconds: float = 5.0) -> list[str]:
+    end = time.monotonic() + seconds
+    while len(lines := _text_of(path).splitlines()) < count and time.monotonic() < end:
+        time.sleep(0.01)
+    return lines
+
+
+def test_deferred_lines_are_written_by_the_writer_within_the_interval(tmp_path: Path) -> None:
+    from server.auth.audit import AuditLog
+
+    path = tmp_path / "a.jsonl"
+    log = AuditLog.open(str(path), flush_interval=0.02)
+    try:
+        log.write_later(str.upper, "first")
+        log.write_later(str.upper, "second")
+        assert _lines_within(path, 2) == ["FIRST", "SECOND"]
+        log.write_later(str.upper, "third")  # the writer goes on after a flush
+        assert _lines_within(path, 3)[-1] == "THIRD"
+    finally:
+        log.close()
+
+
+def test_a_line_written_now_follows_the_lines_still_waiting(tmp_path: Path) -> None:
+    from server.auth.audit import AuditLog
+
+    path = tmp_path / "a.jsonl"
+    log = AuditLog.open(str(path), flush_interval=60)  # the writer would wait a minute
+    try:
+        log.write_later(str, "admitted check")
+        log.write_line("refusal")
+        assert _text_of(path).splitlines() == ["admitted check", "refusal"]
+    finally:
+        log.close()
+
+
+def test_closing_writes_what_waits_and_no_interval_writes_at_once(tmp_path: Path) -> None:
+    from server.auth.audit import AuditLog
+
+    waiting = AuditLog.open(str(tmp_path / "w.jsonl"), flush_interval=60)
+    waiting.write_later(str, "pending")
+    assert _text_of(tmp_path / "w.jsonl") == ""
+    waiting.close()
+    assert _text_of(tmp_path / "w.jsonl") == "pending\n"
+    at_once = AuditLog.open(str(tmp_path / "n.jsonl"), flush_interval=0)
+    at_once.write_later(str, "now")
+    assert _text_of(tmp_path / "n.jsonl") == "now\n"
+    at_once.close()
+
+
+def test_a_line_that_cannot_be_made_loses_no_other(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from server.auth.audit import AuditLog
+
+    def broken() -> str:
+        raise ValueError("no")
+
+    log = AuditLog.open(str(tmp_path / "a.jsonl"), flush_interval=60)
+    log.write_later(str, "before")
+    log.write_later(broken)
+    log.write_later(str, "after")
+    with caplog.at_level(logging.ERROR, logger="rebac.audit"):
+        log.flush()
+    assert _text_of(tmp_path / "a.jsonl").splitlines() == ["before", "after"]
+    assert "cannot make a deferred line" in caplog.text
+    assert log.healthy
+    log.close()
+
+
+def test_lines_deferred_from_many_threads_are_each_written_once(tmp_path: Path) -> None:
+    from server.auth.audit import AuditLog
+
+    path = tmp_path / "a.jsonl"
+    log = AuditLog.open(str(path), flush_interval=0.001)
+
+    def calls(n: int) -> None:
+        for i in range(500):
+            log.write_later(str, f"{n}-{i}")
+            if i % 100 == 0:
+                log.write_line(f"{n}-{i}-now")
+
+    threads = [threading.Thread(target=calls, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    lines = _text_of(path).splitlines()
+    expected = {f"{n}-{i}" for n in range(8) for i in range(500)}
+    expected |= {f"{n}-{i}-now" for n in range(8) for i in range(0, 500, 100)}
+    assert len(lines) == len(expected) and set(lines) == expected
+
+
+def test_a_check_line_that_cannot_be_written_as_text_is_the_event_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    from server.auth import audit as au
+    from server.auth.gate import AuthConfig, Gate, Route
+    from server.auth.principal import Principal
+    from server.auth.scopes import Listener, policy_for
+
+    def broken(*args: object) -> str:
+        raise RuntimeError("a bug")
+
+    principal = Principal("svc", "iss", "jwt", frozenset(), frozenset(), "kid")
+    request, response = _check_call()
+    monkeypatch.setattr(au, "new_id", lambda: "e" * 32)
+    lines = _Lines()
+    config = AuthConfig(Listener.DATA, None, None, lines)  # type: ignore[arg-type]
+    route = Route.of(config, au.CHECK, policy_for(au.CHECK))
+    for each, make in ((dataclasses.replace(route, check=False), au.check_line), (route, broken)):
+        monkeypatch.setattr(au, "check_line", make)
+        gate = Gate(config, each, _Context("ipv4:127.0.0.1:1"))  # type: ignore[arg-type]
+        gate.principal, gate.request, gate.started = principal, request, 1767225600.0
+        gate.succeeded(response)
+    assert [kind for kind, _ in lines.lines] == ["event", "later"]
+    assert lines.lines[0][1] == lines.lines[1][1]
+
+
 def test_errors_are_recorded_as_error(deployment: Deployment, keys: Keys) -> None:
     request = permission_service_pb2.CheckRequest(store_id="default")  # no resource
     with pytest.raises(grpc.RpcError):
@@ -227,6 +355,9 @@ class _Lines:
 
     def write_line(self, line: str) -> None:
         self.lines.append(("text", line))
+
+    def write_later(self, make: Callable[..., str], *args: object) -> None:
+        self.lines.append(("later", make(*args)))
 
 
 class _Context:
@@ -317,7 +448,7 @@ def test_a_checks_line_written_as_text_is_the_line_of_its_event(
         gate.request_id, gate.started = request_id, 1767225600.25
         gate.principal, gate.request = principal, request
         gate.succeeded(response)
-    assert [kind for kind, _ in lines.lines] == ["text", "event"]
+    assert [kind for kind, _ in lines.lines] == ["later", "event"]
     (_, as_text), (_, of_event) = lines.lines
     assert as_text == of_event
     assert json.loads(as_text)["store"] == (au.clip(request.store_id, au.MAX_FIELD) or None)

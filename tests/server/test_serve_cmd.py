@@ -105,7 +105,11 @@ def test_workers_share_the_port_and_honour_each_others_tokens(
     tmp_path: Path, processes: list[subprocess.Popen[str]]
 ) -> None:
     address = f"127.0.0.1:{_free_port()}"
-    proc = _start(tmp_path, "--listen", address, "--workers", "2", "--quantum", "30")
+    proc = _start(
+        tmp_path,
+        *("--listen", address, "--workers", "2", "--quantum", "30"),
+        *("--audit-flush-interval", "10"),  # only a stopping worker writes its Check lines
+    )
     processes.append(proc)
     _until_up(address, tmp_path)
     md = _token(tmp_path)
@@ -129,3 +133,5 @@ def test_workers_share_the_port_and_honour_each_others_tokens(
     assert proc.returncode == 0, out
     assert "(2 workers)" in out
     assert out.count("INFO rebac.server") >= 4, out  # each worker drained and stopped
+    audit = (tmp_path / ".rebac-data" / "audit.jsonl").read_text().splitlines()
+    assert sum('"rpc":"/rebac.api.v1.PermissionService/Check"' in line for line in audit) == 8
