@@ -460,13 +460,15 @@ class Client:
         method: Any,
         request: Any,
         timeout: float | None,
+        items: Callable[[Any], Iterable[Any]],
         one: Callable[[Any], LookupResult],
     ) -> LookupPage:
-        """Collect a lookup stream into a page: results, then the end message (completeness,
-        cursor and token)."""
+        """Collect a lookup stream into a page: the results of every message, then the end
+        (completeness, cursor and token) that the last message carries."""
         results: list[LookupResult] = []
         for m in self._stream(method, request, timeout):
-            if m.WhichOneof("response") == "end":
+            results.extend(one(item) for item in items(m))
+            if m.HasField("end"):
                 end = m.end
                 return LookupPage(
                     results,
@@ -474,7 +476,6 @@ class Client:
                     end.after_result_cursor.token or None,
                     end.looked_up_at.token,
                 )
-            results.append(one(m))
         raise Unavailable(
             "the lookup stream ended without its end message", grpc.StatusCode.UNAVAILABLE
         )
@@ -509,15 +510,17 @@ class Client:
             contextual_relationships=_contextual(contextual),
         )
 
-        def one(m: Any) -> LookupResult:
-            r = m.resource
+        def one(r: perm.LookedUpResource) -> LookupResult:
             return cv.lookup_result_in(
                 r.permissionship,
                 r.partial_caveat_info.missing_required_context,
                 r.resource_object_id,
             )
 
-        return self._lookup_page(self._perm.LookupResources, request, timeout, one)
+        def items(m: perm.LookupResourcesResponse) -> Iterable[perm.LookedUpResource]:
+            return m.resources
+
+        return self._lookup_page(self._perm.LookupResources, request, timeout, items, one)
 
     def lookup_subjects(
         self,
@@ -555,13 +558,15 @@ class Client:
             contextual_relationships=_contextual(contextual),
         )
 
-        def one(m: Any) -> LookupResult:
-            s = m.subject
+        def one(s: perm.LookedUpSubject) -> LookupResult:
             excluded = tuple(cv.resolved_subject_in(x) for x in s.excluded_subjects)
             base = cv.resolved_subject_in(s.subject)
             return LookupResult(base.id, base.permissionship, base.missing_context, excluded)
 
-        return self._lookup_page(self._perm.LookupSubjects, request, timeout, one)
+        def items(m: perm.LookupSubjectsResponse) -> Iterable[perm.LookedUpSubject]:
+            return m.subjects
+
+        return self._lookup_page(self._perm.LookupSubjects, request, timeout, items, one)
 
     # -- relationships ------------------------------------------------------------------------
 

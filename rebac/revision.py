@@ -24,12 +24,14 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import hashlib
 import hmac
 import json
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from json import encoder as json_encoder
 
 from rebac.errors import InvalidCursor, InvalidRequest, RevisionError
 
@@ -101,8 +103,19 @@ def _b64decode(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
+_json_string = json_encoder.encode_basestring_ascii
+
+
+def _position_text(position: Sequence[str | None]) -> str:
+    """``json.dumps(list(position), separators=(",", ":"))``, without setting up an encoder
+    per cursor (a lookup signs one per result)."""
+    return "[" + ",".join("null" if p is None else _json_string(p) for p in position) + "]"
+
+
+@functools.lru_cache(maxsize=1024)
 def store_hash(store_id: str) -> bytes:
-    """8 bytes identifying a store in tokens (its id is not revealed by the token)."""
+    """8 bytes identifying a store in tokens (its id is not revealed by the token). Kept per
+    store: a lookup signs a cursor per result, all for one store."""
     return hashlib.sha256(b"rebac-store\0" + store_id.encode("utf-8")).digest()[:8]
 
 
@@ -131,7 +144,8 @@ class TokenCodec:
         self._key = key
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:_MAC_LEN]
+        # hmac.digest: the one-shot form, without an HMAC object per token (same result).
+        return hmac.digest(self._key, body, "sha256")[:_MAC_LEN]
 
     # -- consistency tokens ---------------------------------------------------------------------
 
@@ -164,7 +178,7 @@ class TokenCodec:
         if len(query) != _QUERY_LEN:
             raise ValueError("query must be a query_fingerprint()")
         head = _HEAD.pack(CURSOR_VERSION, self._id8, store_hash(store_id), revision)
-        pos = json.dumps(list(position), separators=(",", ":")).encode("utf-8")
+        pos = _position_text(position).encode("utf-8")
         body = head + query + pos
         return _b64encode(body + self._mac(body))
 

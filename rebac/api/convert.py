@@ -493,24 +493,24 @@ def resolved_subject_out(r: LookupResult) -> perm.ResolvedSubject:
     )
 
 
-def looked_up_resource_out(r: LookupResult, cursor: str) -> perm.LookupResourcesResponse:
-    return perm.LookupResourcesResponse(
-        resource=perm.LookedUpResource(
-            resource_object_id=r.id,
-            permissionship=permissionship_out(r.permissionship),
-            partial_caveat_info=caveat_info_out(r.missing_context),
-            after_result_cursor=core.Cursor(token=cursor),
-        )
+def add_looked_up_resource(
+    message: perm.LookupResourcesResponse, r: LookupResult, cursor: str
+) -> None:
+    """Append ``r`` (resumed after by ``cursor``) to the results of ``message``."""
+    message.resources.add(
+        resource_object_id=r.id,
+        permissionship=permissionship_out(r.permissionship),
+        partial_caveat_info=caveat_info_out(r.missing_context),
+        after_result_cursor=core.Cursor(token=cursor),
     )
 
 
-def looked_up_subject_out(r: LookupResult, cursor: str) -> perm.LookupSubjectsResponse:
-    return perm.LookupSubjectsResponse(
-        subject=perm.LookedUpSubject(
-            subject=resolved_subject_out(r),
-            excluded_subjects=[resolved_subject_out(x) for x in r.excluded],
-            after_result_cursor=core.Cursor(token=cursor),
-        )
+def add_looked_up_subject(message: perm.LookupSubjectsResponse, r: LookupResult, cursor: str) -> None:
+    """Append ``r`` (resumed after by ``cursor``) to the results of ``message``."""
+    message.subjects.add(
+        subject=resolved_subject_out(r),
+        excluded_subjects=[resolved_subject_out(x) for x in r.excluded],
+        after_result_cursor=core.Cursor(token=cursor),
     )
 
 

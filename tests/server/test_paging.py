@@ -3,8 +3,14 @@ and say when the result is complete."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import grpc
+
+from rebac.api.v1 import core_pb2, permission_service_pb2, permission_service_pb2_grpc
 from rebac.client import Client, LookupPage
 from rebac.model import RelationshipFilter
+from server.app import RebacServer
 
 
 def _collect(fetch: object, page_size: int) -> tuple[list[str], list[LookupPage]]:
@@ -97,3 +103,72 @@ def test_read_and_export_resume_from_cursors(client: Client) -> None:
     assert [r for p in pages[1:] for r in p.relationships] == [
         r for p in resumed for r in p.relationships
     ]
+
+
+def _messages(server: RebacServer, method: str, request: object) -> list[Any]:
+    with grpc.insecure_channel(server.address) as channel:
+        stub = permission_service_pb2_grpc.PermissionServiceStub(channel)
+        return list(getattr(stub, method)(request, timeout=30))
+
+
+def test_lookups_send_many_results_to_a_message_and_the_end_on_the_last(
+    client: Client, server: RebacServer
+) -> None:
+    from server.services.permissions import RESULTS_PER_MESSAGE
+
+    n = 2 * RESULTS_PER_MESSAGE + 37
+    _load(client, n)
+    subject = core_pb2.SubjectReference(
+        object=core_pb2.ObjectReference(object_type="user", object_id="u001")
+    )
+    resources = _messages(
+        server,
+        "LookupResources",
+        permission_service_pb2.LookupResourcesRequest(
+            store_id="default", resource_object_type="document", permission="view", subject=subject
+        ),
+    )
+    assert [len(m.resources) for m in resources] == [RESULTS_PER_MESSAGE] * 2 + [37]
+    assert [m.HasField("end") for m in resources] == [False, False, True]
+    ids = [r.resource_object_id for m in resources for r in m.resources]
+    assert ids == client.lookup_resources("document", "view", "user:u001").ids
+    assert len(set(ids)) == n
+    # Every result's cursor resumes right after it, whichever message it came in.
+    middle = resources[1].resources[3]
+    rest = client.lookup_resources(
+        "document", "view", "user:u001", cursor=middle.after_result_cursor.token
+    )
+    assert rest.ids == ids[RESULTS_PER_MESSAGE + 4 :]
+    last = resources[-1]
+    assert last.end.complete
+    assert last.end.after_result_cursor == last.resources[-1].after_result_cursor
+    subjects = _messages(
+        server,
+        "LookupSubjects",
+        permission_service_pb2.LookupSubjectsRequest(
+            store_id="default",
+            resource=core_pb2.ObjectReference(object_type="document", object_id="d001"),
+            permission="view",
+            subject_object_type="user",
+        ),
+    )
+    assert [len(m.subjects) for m in subjects] == [RESULTS_PER_MESSAGE] * 2 + [37]
+    assert [m.HasField("end") for m in subjects] == [False, False, True]
+
+
+def test_a_lookup_without_results_is_one_message_with_the_end(
+    client: Client, server: RebacServer
+) -> None:
+    _load(client, 3)
+    [only] = _messages(
+        server,
+        "LookupSubjects",
+        permission_service_pb2.LookupSubjectsRequest(
+            store_id="default",
+            resource=core_pb2.ObjectReference(object_type="document", object_id="nothing"),
+            permission="view",
+            subject_object_type="user",
+        ),
+    )
+    assert len(only.subjects) == 0 and only.end.complete
+    assert only.end.looked_up_at.token and not only.end.after_result_cursor.token

@@ -563,29 +563,32 @@ Global___LookupEnd: _TypeAlias = LookupEnd  # noqa: Y015
 
 @_typing.final
 class LookupResourcesResponse(_message.Message):
-    """A stream of results, then exactly one end message."""
+    """A stream of results in order, many to a message, ending with a message that carries `end`
+    (and possibly the last results). Why many to a message: a stream message costs the server a
+    send and a wait for its completion, far more than a result does.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    RESOURCE_FIELD_NUMBER: _builtins.int
+    RESOURCES_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def resource(self) -> Global___LookedUpResource: ...
+    def resources(self) -> _containers.RepeatedCompositeFieldContainer[Global___LookedUpResource]: ...
     @_builtins.property
-    def end(self) -> Global___LookupEnd: ...
+    def end(self) -> Global___LookupEnd:
+        """Set on the last message of the stream, and only there."""
+
     def __init__(
         self,
         *,
-        resource: Global___LookedUpResource | None = ...,
+        resources: _abc.Iterable[Global___LookedUpResource] | None = ...,
         end: Global___LookupEnd | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "resource", b"resource", "response", b"response"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "resource", b"resource", "response", b"response"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "resources", b"resources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_response: _TypeAlias = _typing.Literal["resource", "end"]  # noqa: Y015
-    _WhichOneofArgType_response: _TypeAlias = _typing.Literal["response", b"response"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType_response) -> _WhichOneofReturnType_response | None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LookupResourcesResponse: _TypeAlias = LookupResourcesResponse  # noqa: Y015
 
@@ -727,26 +730,28 @@ Global___LookedUpSubject: _TypeAlias = LookedUpSubject  # noqa: Y015
 
 @_typing.final
 class LookupSubjectsResponse(_message.Message):
+    """Like LookupResourcesResponse: results many to a message, `end` on the last one."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
-    SUBJECT_FIELD_NUMBER: _builtins.int
+    SUBJECTS_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def subject(self) -> Global___LookedUpSubject: ...
+    def subjects(self) -> _containers.RepeatedCompositeFieldContainer[Global___LookedUpSubject]: ...
     @_builtins.property
-    def end(self) -> Global___LookupEnd: ...
+    def end(self) -> Global___LookupEnd:
+        """Set on the last message of the stream, and only there."""
+
     def __init__(
         self,
         *,
-        subject: Global___LookedUpSubject | None = ...,
+        subjects: _abc.Iterable[Global___LookedUpSubject] | None = ...,
         end: Global___LookupEnd | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "response", b"response", "subject", b"subject"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "response", b"response", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "subjects", b"subjects"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_response: _TypeAlias = _typing.Literal["subject", "end"]  # noqa: Y015
-    _WhichOneofArgType_response: _TypeAlias = _typing.Literal["response", b"response"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType_response) -> _WhichOneofReturnType_response | None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LookupSubjectsResponse: _TypeAlias = LookupSubjectsResponse  # noqa: Y015
