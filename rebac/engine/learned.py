@@ -14,8 +14,9 @@ closures that walked through it, nothing else):
   as a tupleset by a flat member drops them all; others leave them alone.
 * **per-subject results and relations** (checkers, subjects): a function of everything; every
   change drops them. They are cheap to relearn: one check per subject.
-* **paged lookup-subjects answers** (lookups): a function of everything; every change drops
-  them too. They are relearned by the next first page.
+* **paged lookup-subjects answers** (lookups) and **lookup-resources candidates**
+  (candidates): a function of everything; every change drops them too. They are relearned by
+  the next first page.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from rebac.engine.check import Closure, FlatCache, SubjectCache
-from rebac.engine.lookup import PagedAnswers
+from rebac.engine.lookup import PagedAnswers, ResourcesQuery, SubjectPages, SubjectsQuery
 from rebac.model import Relationship
 
 #: Closures kept before the cache starts over (bounded by clearing, no LRU bookkeeping).
@@ -88,24 +89,27 @@ class ClosureCache:
 class Learned:
     """The caches of the head state (an old, immutable state has its own, never invalidated)."""
 
-    __slots__ = ("closures", "flats", "lookups", "subjects")
+    __slots__ = ("candidates", "closures", "flats", "lookups", "subjects")
 
     def __init__(self) -> None:
         self.subjects: SubjectCache = {}
         self.closures = ClosureCache()
         self.flats: FlatCache = {}
-        self.lookups = PagedAnswers()
+        self.lookups: PagedAnswers[SubjectsQuery, SubjectPages] = PagedAnswers()
+        self.candidates: PagedAnswers[ResourcesQuery, list[str]] = PagedAnswers()
 
     def forget(self) -> None:
         self.subjects.clear()
         self.closures.clear()
         self.flats.clear()
         self.lookups.clear()
+        self.candidates.clear()
 
     def changed(self, rels: Iterable[Relationship], tuplesets: frozenset[tuple[str, str]]) -> None:
         """Drop what ``rels`` (written or deleted) could have changed; see the module doc."""
         self.subjects.clear()
         self.lookups.clear()
+        self.candidates.clear()
         flats = self.flats
         closures = self.closures
         for rel in rels:

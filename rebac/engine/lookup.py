@@ -4,7 +4,11 @@ Lookup-resources walks *backwards* from the subject over the reverse index and t
 reverse references to collect candidate resources (an over-approximation: intersections and
 exclusions are not decided on the way), then decides each candidate with one shared
 :class:`~rebac.engine.check.Checker`, so the answer always agrees with check and subproblems are
-computed once across candidates.
+computed once across candidates. A page decides only the candidates it needs, in id order; the
+sorted candidates of a big paged lookup are kept in the state's :class:`PagedAnswers`, so the
+next page (or the next, bigger chunk of a streaming call) starts with a bisection instead of
+another walk. They stay valid as relationships expire: fewer live relationships can only make
+fewer resources reachable, and a superset is all a candidate list promises.
 
 Lookup-subjects walks *forwards* from the resource and computes a
 :class:`~rebac.engine.subjectset.SubjectSet` per subproblem with SpiceDB's wildcard/exclusion
@@ -19,8 +23,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sized
+from typing import Any, Generic, TypeVar
 
 from rebac.engine.check import CaveatContext, check_deadline
 from rebac.engine.index import PLAIN, IndexView, use_edges
@@ -34,15 +38,20 @@ from rebac.schema import ast
 NodeKey = tuple[str, str, str | None]
 #: A context-free lookup-subjects query: resource type, id, permission, subject type, relation.
 SubjectsQuery = tuple[str, str, str, str, str | None]
+#: A lookup-resources query's candidates: resource type, permission, subject type, id, relation.
+ResourcesQuery = tuple[str, str, str, str, str | None]
 _BIG = 1 << 30
 
 #: Answers smaller than this are not kept: computing them again costs less than a millisecond.
-PAGED_MIN_SUBJECTS = 256
-#: Answers kept per state, and subjects in all of them, before the cache starts over (bounded
-#: by clearing, as the other caches; ~16 bytes a subject besides the ids, which the index
-#: already holds).
+PAGED_MIN_ITEMS = 256
+#: Answers kept per state, and items (subjects, candidate ids) in all of them, before the
+#: cache starts over (bounded by clearing, as the other caches; ~16 bytes an item besides the
+#: ids, which the index already holds).
 PAGED_ANSWERS = 64
-PAGED_SUBJECTS = 2_000_000
+PAGED_ITEMS = 2_000_000
+
+_Query = TypeVar("_Query", bound=tuple[Any, ...])
+_Answer = TypeVar("_Answer", bound=Sized)
 
 
 def candidate_resources(
@@ -138,6 +147,9 @@ class SubjectsWalker:
         self.low = _BIG
         # Provisional results inside an unfinished component: key -> (set, low, iteration).
         self.prov: dict[tuple[str, str, str], tuple[SubjectSet, int, int]] = {}
+        # Keys made provisional this iteration, in the order they were: those after a node's
+        # own mark were computed under it (see subjects()).
+        self.order: list[tuple[str, str, str]] = []
         self.iteration = 0
         self.changed = False
 
@@ -164,7 +176,9 @@ class SubjectsWalker:
                 self.max_depth, tuple(f"{t}:{i}#{r}" for t, i, r in [*self.stack, key])
             )
         saved_low, saved_changed = self.low, self.changed
+        mark = len(self.order)
         while True:
+            del self.order[mark:]  # a new iteration evaluates this subtree again
             self.low = _BIG
             self.changed = False
             result = self._evaluate(member, key)
@@ -173,6 +187,16 @@ class SubjectsWalker:
                 previous = self.prov.get(key)
                 changed = previous is None or not previous[0].same(result)
                 self.prov[key] = (result, node_low, self.iteration)
+                # What was left provisional under this node belongs to the same component,
+                # whose root is at node_low or above: record that, so that neither a lookup
+                # from elsewhere nor a root finishing later takes them for a component of
+                # their own (their own low only says how far up *they* reached).
+                provisional, iteration = self.prov, self.iteration
+                for k in self.order[mark:]:
+                    p = provisional.get(k)
+                    if p is not None and p[1] > node_low and p[2] == iteration:
+                        provisional[k] = (p[0], node_low, iteration)
+                self.order.append(key)
                 self.changed = saved_changed or self.changed or changed
                 self.low = min(saved_low, node_low)
                 return result
@@ -183,8 +207,14 @@ class SubjectsWalker:
                 break  # the component is stable: its provisional results are final
             self.prov[key] = (result, depth, self.iteration)
             self.iteration += 1
+        # The component rooted here is stable. Its results from this last iteration are final;
+        # one not evaluated in it (a branch an intersection no longer needed) is dropped, to be
+        # computed afresh if asked for, never kept with a value from an earlier iteration.
         for k in [k for k, p in self.prov.items() if p[1] >= depth]:
-            self.memo[k] = self.prov.pop(k)[0]
+            answer, _, iteration = self.prov.pop(k)
+            if iteration == self.iteration:
+                self.memo[k] = answer
+        del self.order[mark:]
         self.memo[key] = result
         self.low, self.changed = saved_low, saved_changed
         return result
@@ -428,55 +458,51 @@ class SubjectPages:
         return wild
 
 
-class PagedAnswers:
-    """The big context-free lookup-subjects answers of one state, so that a paged lookup is
-    computed once and its later pages are slices.
+class PagedAnswers(Generic[_Query, _Answer]):
+    """Big paged answers of one state, so that a paged query is computed once and its later
+    pages are slices: context-free lookup-subjects answers, and lookup-resources candidates.
 
     Only a state's own revision and plan are ever in it (the head state clears it with what
-    it learned, on every change), and an answer is used only until the next relationship
-    expiry it was computed before. Never used with a caveat context or contextual
-    relationships: those answers belong to one request.
+    it learned, on every change), and an answer is used only until ``until`` (for subjects,
+    the next relationship expiry it was computed before). Never used with contextual
+    relationships, nor (subjects) with a caveat context: those answers belong to one request.
     """
 
-    __slots__ = ("_entries", "_subjects", "hits")
+    __slots__ = ("_entries", "_items", "hits")
 
     def __init__(self) -> None:
-        self._entries: dict[SubjectsQuery, tuple[SubjectPages, Plan, int, float]] = {}
-        self._subjects = 0
+        self._entries: dict[_Query, tuple[_Answer, Plan, int, float]] = {}
+        self._items = 0
         self.hits = 0  # pages served from a kept answer (tests and benchmarks read it)
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(
-        self, query: SubjectsQuery, plan: Plan, revision: int, now: float
-    ) -> SubjectPages | None:
+    def get(self, query: _Query, plan: Plan, revision: int, now: float) -> _Answer | None:
         entry = self._entries.get(query)
         if entry is None:
             return None
-        pages, kept_plan, kept_revision, until = entry
+        answer, kept_plan, kept_revision, until = entry
         if kept_plan is not plan or kept_revision != revision or now >= until:
             del self._entries[query]
-            self._subjects -= len(pages)
+            self._items -= len(answer)
             return None
         self.hits += 1
-        return pages
+        return answer
 
-    def put(
-        self, query: SubjectsQuery, pages: SubjectPages, plan: Plan, revision: int, until: float
-    ) -> None:
-        """Keep ``pages`` (if big enough to be worth it) until ``until``."""
-        size = len(pages)
-        if size < PAGED_MIN_SUBJECTS or size > PAGED_SUBJECTS:
+    def put(self, query: _Query, answer: _Answer, plan: Plan, revision: int, until: float) -> None:
+        """Keep ``answer`` (if big enough to be worth it) until ``until``."""
+        size = len(answer)
+        if size < PAGED_MIN_ITEMS or size > PAGED_ITEMS:
             return
-        if len(self._entries) >= PAGED_ANSWERS or self._subjects + size > PAGED_SUBJECTS:
+        if len(self._entries) >= PAGED_ANSWERS or self._items + size > PAGED_ITEMS:
             self.clear()
         old = self._entries.get(query)
         if old is not None:
-            self._subjects -= len(old[0])
-        self._entries[query] = (pages, plan, revision, until)
-        self._subjects += size
+            self._items -= len(old[0])
+        self._entries[query] = (answer, plan, revision, until)
+        self._items += size
 
     def clear(self) -> None:
         self._entries.clear()
-        self._subjects = 0
+        self._items = 0

@@ -8,6 +8,8 @@ answered at (``revision``, and ``token`` for clients).
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -406,25 +408,36 @@ class Snapshot:
             checker = self._checker(
                 index, plan, s, context, deadline, cache, closures=closures, flats=flats
             )
-            candidates = sorted(
-                candidate_resources(
-                    plan,
-                    index,
-                    resource_type,
-                    permission,
-                    (s.type, s.id, s.relation),
-                    checker.now,
-                    deadline,
-                )
+            # Candidates depend on the index only (not on a caveat context): kept unless the
+            # request brings relationships of its own (rebac.engine.lookup.PagedAnswers).
+            kept = None if contextual else state.learned.candidates
+            query = (resource_type, permission, s.type, s.id, s.relation)
+            candidates = (
+                None if kept is None else kept.get(query, plan, state.revision, checker.now)
             )
+            fresh = candidates is None
+            if candidates is None:
+                candidates = sorted(
+                    candidate_resources(
+                        plan,
+                        index,
+                        resource_type,
+                        permission,
+                        (s.type, s.id, s.relation),
+                        checker.now,
+                        deadline,
+                    )
+                )
             out: list[LookupResult] = []
-            for rid in candidates:
-                if after is not None and rid <= after:
-                    continue
+            start = 0 if after is None else bisect_right(candidates, after)
+            for i in range(start, len(candidates)):
+                rid = candidates[i]
                 v = checker.check(resource_type, rid, permission)
                 if v is not False:
                     out.append(_lookup_result(rid, v))
                     if limit is not None and len(out) >= limit:
+                        if fresh and kept is not None:  # a full page: the next one will come
+                            kept.put(query, candidates, plan, state.revision, math.inf)
                         break
             return out
 

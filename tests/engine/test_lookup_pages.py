@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from rebac import Engine
-from rebac.engine.lookup import PAGED_MIN_SUBJECTS, PagedAnswers
+from rebac.engine.lookup import PAGED_MIN_ITEMS, PagedAnswers
 from rebac.model import LookupResult, Permissionship
 from rebac.revision import Consistency
 
@@ -37,7 +37,7 @@ definition document {
 }
 """
 
-N = 600  # comfortably above PAGED_MIN_SUBJECTS
+N = 600  # comfortably above PAGED_MIN_ITEMS
 DOC = "document:big"
 
 
@@ -85,7 +85,7 @@ def _walk(
 
 
 def test_the_answer_is_big_enough_to_be_kept() -> None:
-    assert N > PAGED_MIN_SUBJECTS
+    assert N > PAGED_MIN_ITEMS
 
 
 @pytest.mark.parametrize("limit", [1, 7, 256, 599, 600, 601, 1000])
@@ -252,14 +252,14 @@ def test_an_expiring_relationship_ends_a_kept_answer() -> None:
 
 def test_small_and_unpaged_answers_are_not_kept() -> None:
     e = Engine(SCHEMA)
-    e.touch(*[f"{DOC}#viewer@user:u{i}" for i in range(PAGED_MIN_SUBJECTS - 1)])
+    e.touch(*[f"{DOC}#viewer@user:u{i}" for i in range(PAGED_MIN_ITEMS - 1)])
     s = e.snapshot()
     assert len(s.lookup_subjects(DOC, "view", "user", limit=10)) == 10
     assert len(_answers(e)) == 0  # small: computing it again is cheap
     e.touch(f"{DOC}#viewer@user:one-more")
-    assert len(e.snapshot().lookup_subjects(DOC, "view", "user")) == PAGED_MIN_SUBJECTS
+    assert len(e.snapshot().lookup_subjects(DOC, "view", "user")) == PAGED_MIN_ITEMS
     assert len(_answers(e)) == 0  # the whole answer in one call: no page follows
-    e.snapshot().lookup_subjects(DOC, "view", "user", limit=PAGED_MIN_SUBJECTS + 1)
+    e.snapshot().lookup_subjects(DOC, "view", "user", limit=PAGED_MIN_ITEMS + 1)
     assert len(_answers(e)) == 0  # the page was not full: nothing follows
-    e.snapshot().lookup_subjects(DOC, "view", "user", limit=PAGED_MIN_SUBJECTS)
+    e.snapshot().lookup_subjects(DOC, "view", "user", limit=PAGED_MIN_ITEMS)
     assert len(_answers(e)) == 1

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from rebac.client import Client, LookupPage
-from rebac.engine.lookup import PAGED_MIN_SUBJECTS
+from rebac.engine.lookup import PAGED_MIN_ITEMS
 from rebac.errors import InvalidCursor
 from tests.server.conftest import SCHEMA
 
-N = PAGED_MIN_SUBJECTS * 2
+N = PAGED_MIN_ITEMS * 2
 
 
 def _load(client: Client) -> None:
