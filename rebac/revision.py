@@ -175,12 +175,25 @@ class TokenCodec:
         self, store_id: str, revision: int, query: bytes, position: Sequence[str | None]
     ) -> str:
         """A cursor resuming ``query`` after ``position`` at snapshot ``revision``."""
+        return self.cursors(store_id, revision, query)(position)
+
+    def cursors(
+        self, store_id: str, revision: int, query: bytes
+    ) -> Callable[[Sequence[str | None]], str]:
+        """:meth:`encode_cursor` for many positions of one query at one revision (a lookup
+        signs one per result): the MAC of the common prefix is computed once and copied."""
         if len(query) != _QUERY_LEN:
             raise ValueError("query must be a query_fingerprint()")
-        head = _HEAD.pack(CURSOR_VERSION, self._id8, store_hash(store_id), revision)
-        pos = _position_text(position).encode("utf-8")
-        body = head + query + pos
-        return _b64encode(body + self._mac(body))
+        prefix = _HEAD.pack(CURSOR_VERSION, self._id8, store_hash(store_id), revision) + query
+        signed = hmac.new(self._key, prefix, hashlib.sha256)
+
+        def cursor(position: Sequence[str | None]) -> str:
+            pos = _position_text(position).encode("utf-8")
+            mac = signed.copy()
+            mac.update(pos)
+            return _b64encode(prefix + pos + mac.digest()[:_MAC_LEN])
+
+        return cursor
 
     def decode_cursor(self, cursor: str, store_id: str, query: bytes) -> tuple[int, Position]:
         """``(revision, position)``; :class:`InvalidCursor` if it is not this query's cursor."""

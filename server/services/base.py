@@ -8,7 +8,7 @@ that exact revision, as SpiceDB does, so pages of one listing never mix states.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,10 @@ class Query:
         return self.engine.store.tokens.encode_cursor(
             self.engine.store_id, revision, self.fingerprint, position
         )
+
+    def cursors(self, revision: int) -> Callable[[Sequence[str | None]], str]:
+        """:meth:`cursor` for the many positions of one response (one per lookup result)."""
+        return self.engine.store.tokens.cursors(self.engine.store_id, revision, self.fingerprint)
 
     def resume(self, cursor: str) -> tuple[int, Position]:
         """``(revision, position)`` of a cursor; InvalidCursor if it is not this query's."""

@@ -305,12 +305,13 @@ def _messages(
     cursor that resumes after it; the last message (the only one when nothing was found)
     carries the end. ``at``: the revision, its token, and whether nothing follows."""
     revision, token, complete = at
+    cursor = query.cursors(revision)
     last: str | None = None
     for start in range(0, max(len(found), 1), RESULTS_PER_MESSAGE):
         budget.check()
         out = message()
         for r in found[start : start + RESULTS_PER_MESSAGE]:
-            last = query.cursor(revision, (r.id,))
+            last = cursor((r.id,))
             add(out, r, last)
         if start + RESULTS_PER_MESSAGE >= len(found):
             out.end.CopyFrom(cv.lookup_end_out(token, complete, last))
