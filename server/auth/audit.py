@@ -21,8 +21,9 @@ be forged or split. Tokens, keys and secrets are never written: the event is bui
 :class:`~server.auth.principal.Principal`, which holds none.
 
 Admin-listener calls are always written; ``audit_calls = false`` only silences the data plane.
-Each line is one ``write`` on an ``O_APPEND`` descriptor, so several worker processes can share
-the file without interleaving.
+Every ``write`` on the ``O_APPEND`` descriptor holds whole lines (one, or an admitted Checks'
+batch, see :class:`AuditLog`), so several worker processes can share the file without
+interleaving.
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ class Route:
     audited: bool
     #: no scope, but an authenticated caller (reflection describes the API only)
     reflection: bool
-    #: Check: an admitted call's line is written as text (:func:`~server.auth.audit.check_line`)
+    #: Check: an admitted call's line is written later, as text, by the audit log's writer
+    #: (:meth:`~server.auth.audit.AuditLog.write_later`, :func:`~server.auth.audit.check_line`)
     check: bool = False
 
     @classmethod
@@ -249,11 +250,12 @@ class Gate:
                 self.request,
                 response,
             )
-        except Exception:  # describing a call must never fail it: the general path logs
-            return au.encode(self._success(response))
+        except Exception:  # describing a call must never fail it: the general path instead
+            log.exception("audit: cannot write a %s line as text", self.route.method)
+            return au.encode(self._success(response, peer))
 
-    def _success(self, response: Any) -> dict[str, Any]:
-        event = self._event()
+    def _success(self, response: Any, peer: str | None = None) -> dict[str, Any]:
+        event = self._event(peer)
         event.update(decision="ALLOW", status="OK")
         if response is not None:
             try:
@@ -280,11 +282,16 @@ class Gate:
 
     # -- the record ------------------------------------------------------------------------------
 
-    def _event(self) -> dict[str, Any]:
-        """The audit event of this call so far (see :mod:`server.auth.audit` for the fields)."""
+    def _event(self, peer: str | None = None) -> dict[str, Any]:
+        """The audit event of this call so far (see :mod:`server.auth.audit` for the fields);
+        ``peer`` when it was read while the call was still on."""
         route = self.route
         event = au.new_event(
-            self.config.listener.value, route.method, self.request_id, self._peer(), self.started
+            self.config.listener.value,
+            route.method,
+            self.request_id,
+            self._peer() if peer is None else peer,
+            self.started,
         )
         if self.request is not None:
             try:
