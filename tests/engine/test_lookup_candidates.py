@@ -9,40 +9,15 @@ were kept is not answered from them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from rebac import Engine
 from rebac.engine.lookup import PAGED_MIN_ITEMS, PagedAnswers
 from rebac.model import LookupResult, Permissionship
-
-SCHEMA = """
-use expiration
-
-definition user {}
-
-definition group {
-    relation member: user | group#member
-}
-
-caveat on_weekday(day string) {
-    day != "saturday" && day != "sunday"
-}
-
-definition document {
-    relation viewer: user | group#member | user with on_weekday | user with expiration
-    relation banned: user
-    permission view = viewer - banned
-}
-"""
+from tests.engine.test_lookup_pages import SCHEMA, at  # the same caveat and expiration
 
 N = 600  # comfortably above PAGED_MIN_ITEMS
 ALICE = "user:alice"
-
-
-def at(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _big(engine: Engine, n: int = N) -> None:

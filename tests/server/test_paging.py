@@ -111,6 +111,15 @@ def _messages(server: RebacServer, method: str, request: object) -> list[Any]:
         return list(getattr(stub, method)(request, timeout=30))
 
 
+def _users_of(document: str) -> permission_service_pb2.LookupSubjectsRequest:
+    return permission_service_pb2.LookupSubjectsRequest(
+        store_id="default",
+        resource=core_pb2.ObjectReference(object_type="document", object_id=document),
+        permission="view",
+        subject_object_type="user",
+    )
+
+
 def test_lookups_send_many_results_to_a_message_and_the_end_on_the_last(
     client: Client, server: RebacServer
 ) -> None:
@@ -145,12 +154,7 @@ def test_lookups_send_many_results_to_a_message_and_the_end_on_the_last(
     subjects = _messages(
         server,
         "LookupSubjects",
-        permission_service_pb2.LookupSubjectsRequest(
-            store_id="default",
-            resource=core_pb2.ObjectReference(object_type="document", object_id="d001"),
-            permission="view",
-            subject_object_type="user",
-        ),
+        _users_of("d001"),
     )
     assert [len(m.subjects) for m in subjects] == [RESULTS_PER_MESSAGE] * 2 + [37]
     assert [m.HasField("end") for m in subjects] == [False, False, True]
@@ -163,12 +167,7 @@ def test_a_lookup_without_results_is_one_message_with_the_end(
     [only] = _messages(
         server,
         "LookupSubjects",
-        permission_service_pb2.LookupSubjectsRequest(
-            store_id="default",
-            resource=core_pb2.ObjectReference(object_type="document", object_id="nothing"),
-            permission="view",
-            subject_object_type="user",
-        ),
+        _users_of("nothing"),
     )
     assert len(only.subjects) == 0 and only.end.complete
     assert only.end.looked_up_at.token and not only.end.after_result_cursor.token
