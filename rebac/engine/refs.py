@@ -65,10 +65,15 @@ def relation_name(name: str) -> str:
     return name if canon is None else canon
 
 
+#: ``str.isascii`` itself: compiled code has no primitive for it and would look the method up
+#: by name on every call (two ids per check).
+_isascii: Final = str.isascii
+
+
 def simple_id(oid: str) -> bool:
     """An id of 1 to 1024 ASCII letters and digits: valid without a regular expression (ids
     with ``/_|-=+`` are valid too, and are left to the model's parser)."""
-    return len(oid) <= 1024 and oid.isascii() and oid.isalnum()
+    return len(oid) <= 1024 and _isascii(oid) and oid.isalnum()
 
 
 def object_parts(value: ObjectRef | str) -> tuple[str, str]:
