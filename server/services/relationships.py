@@ -113,13 +113,14 @@ class RelationshipServicer(pb_grpc.RelationshipServiceServicer):
             pages = _pages(
                 engine.store, engine.store_id, filter, revision, position, page_size, budget
             )
+            cursor_after = query.cursors(revision)  # one per relationship: the MAC prefix once
             for sent, rel in enumerate(pages):
                 if limit is not None and sent >= limit:
                     return
                 yield pb.ReadResponse(
                     read_at=token,
                     relationship=cv.relationship_out(rel),
-                    after_result_cursor=cv.cursor_out(query.cursor(revision, rel.key)),
+                    after_result_cursor=cv.cursor_out(cursor_after(rel.key)),
                 )
 
     def Import(
