@@ -75,6 +75,11 @@ class _Tally:
     first_error: str | None = None
 
 
+def error_text(exc: BaseException) -> str:
+    """How a failure is reported in a row: its type and message, cut to 300 characters."""
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
 def _loop(
     target: Target, ops: list[Op], offset: int, stride: int, stop_at: float, max_ops: int
 ) -> _Tally:
@@ -94,7 +99,7 @@ def _loop(
             items, wrong = 0, 0
             tally.errors += 1
             if tally.first_error is None:
-                tally.first_error = f"{type(exc).__name__}: {exc}"[:300]
+                tally.first_error = error_text(exc)
         t1 = clock()
         lat.append((t1 - t0) / 1000.0)
         tally.items += items

@@ -36,7 +36,7 @@ from benchmarks.memory import MemoryFigures
 from benchmarks.peers import Peer, PeerTarget, selected_peers
 from benchmarks.progress import Progress
 from benchmarks.report import DatasetInfo, Report, Row
-from benchmarks.runners import Budget, Concurrency, Fleet, run_threads
+from benchmarks.runners import Budget, Concurrency, Fleet, error_text, run_threads
 from benchmarks.server import ServerProcess
 from benchmarks.targets import (
     FULLY_CONSISTENT,
@@ -526,18 +526,14 @@ class Suite:
         for peer in available:
             self.progress.step(f"peers · {label} · {peer.label} · load, check")
             peer_cell = Cell(peer.runner, cell.concurrency, cell.mode, "check")
+            target: PeerTarget | None = None
             try:
-                target: PeerTarget = peer.open(ds.schema, cell.mode)
-            except Exception as exc:  # a peer's failure is reported, the run goes on
-                message = f"{type(exc).__name__}: {exc}"[:300]
-                self.report.results.append(_failed_row(label, peer_cell, rels, message))
-                continue
-            try:
+                target = peer.open(ds.schema, cell.mode)
                 peer_load = target.load(ds.relationships)
-            except Exception as exc:
-                target.close()
-                message = f"{type(exc).__name__}: {exc}"[:300]
-                self.report.results.append(_failed_row(label, peer_cell, rels, message))
+            except Exception as exc:  # a peer's failure is reported, the run goes on
+                if target is not None:
+                    target.close()
+                self.report.results.append(_failed_row(label, peer_cell, rels, error_text(exc)))
                 continue
             self.report.results.append(import_row(label, peer.runner, rels, peer_load))
             opened.append((peer, target))
