@@ -25,7 +25,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from rebac.engine.flat import CACHE_LIMIT, NESTING_LIMIT, FlatMember, Flattened, Flattener
+from rebac.engine.flat import (
+    FLAT,
+    LEAF,
+    NESTING_LIMIT,
+    FlatCache,
+    FlatStep,
+    Flattened,
+    Flattener,
+)
 from rebac.engine.index import (
     INF,
     PLAIN,
@@ -58,8 +66,6 @@ SubjectCache = dict[tuple[str, str, str | None], set[tuple[str, str]]]
 SUBJECT_CACHE_LIMIT: Final = 50_000
 #: What a pure subject set leads to, per revision: (memberships, valid until).
 Closure = tuple[dict[tuple[str, str], set[str]], float]
-#: Flattened flat members, per revision (None: the walk gave up; evaluate normally).
-FlatCache = dict[tuple[str, str, str], "Flattened | None"]
 _MISSING: Final = object()
 #: The cycle bookkeeping of a checker that has not dispatched yet: empty, shared, never
 #: written to (Checker._bookkeeping replaces them all before dispatch writes).
@@ -73,6 +79,8 @@ _UNKNOWN: Final = Flattened((), None, 0, -INF)
 #: Cached for a flat member visited once and not flattened (see Checker._climb); expired
 #: (until -INF) for every other reader, which then flattens it.
 _SEEN: Final = Flattened((), None, 0, -INF)
+#: The answers of a checker kept by resource id before its first one (never written to).
+_NO_TOPS: Final[dict[str, Value]] = {}
 #: Direct groups of a subject above which its memberships are merged (see Checker._memberships).
 MERGE_ABOVE: Final = 8
 
@@ -146,6 +154,8 @@ class Checker:
         "st",
         "stack",
         "stored",
+        "top",
+        "tops",
         "wkey",
     )
 
@@ -210,6 +220,9 @@ class Checker:
         self.pending: dict[int, list[tuple[str, str, str]]] = _NO_PENDING
         self.memberships: list[dict[tuple[str, str], set[str]]] | None = None
         self.entry: set[tuple[str, str]] | None = None
+        # The first flat member checked, and its answers by resource id (see _flat_check).
+        self.top: FlatStep | None = None
+        self.tops: dict[str, Value] = _NO_TOPS
 
     def caveat(self, edge: Edge) -> Value:
         """The value of a caveated edge under the request context."""
@@ -222,28 +235,47 @@ class Checker:
 
     def check(self, resource_type: str, resource_id: str, relation: str) -> Value:
         """The answer for ``resource_type:resource_id#relation``; raises on an unsound cycle."""
-        if (
-            self.flats is not None
-            and self.srel is None
-            and self.plan.flat_member(resource_type, relation) is not None
-        ):
-            # A flat member for an object subject reads slots and never dispatches: no stack,
-            # cycle or depth bookkeeping to pay for (see flat.py).
-            key = (resource_type, resource_id, relation)
-            v = self.memo.get(key)
-            if v is not None:
-                return v
-            v = self.flat_top(resource_type, resource_id, relation)
-            if v is not None:
-                self.memo[key] = v
-                return v
+        if self.flats is not None and self.srel is None:
+            step = self.step(resource_type, relation)
+            if step.kind == FLAT:
+                # A flat member for an object subject reads slots and never dispatches: no
+                # stack, cycle or depth bookkeeping to pay for (see flat.py).
+                v = self._flat_check(step, resource_type, resource_id, relation)
+                if v is not None:
+                    return v
         self.low = _BIG
         value = self.dispatch(resource_type, resource_id, relation)
         if isinstance(value, Cyclic):
             raise CycleDetected(value.path)
         return value
 
-    # -- the one place every subproblem goes through --------------------------------------------
+    def _flat_check(self, step: FlatStep, rtype: str, rid: str, relation: str) -> Value | None:
+        """:meth:`flat_top`, remembered. The answers about the first flat member a checker is
+        asked (for most subjects the only one: a service checks one permission on one type)
+        are kept by resource id alone, in ``tops``: no ``(type, id, relation)`` key to build,
+        hash and keep per check. Other members' answers go to the memo under that key."""
+        top = self.top
+        if top is None:
+            top = self.top = step
+        if step is top:
+            tops = self.tops
+            v = tops.get(rid)
+            if v is not None:
+                return v
+            v = self.flat_top(step, rtype, rid)
+            if v is not None:
+                if tops is _NO_TOPS:
+                    tops = self.tops = {}
+                tops[rid] = v
+            return v
+        key = (rtype, rid, relation)
+        v = self.memo.get(key)
+        if v is not None:
+            return v
+        v = self.flat_top(step, rtype, rid)
+        if v is not None:
+            self.memo[key] = v
+        return v
 
     def dispatch(self, rtype: str, rid: str, rel: str) -> Value:
         key = (rtype, rid, rel)
@@ -499,7 +531,7 @@ class Checker:
         assert isinstance(self.index, RelationshipIndex)  # flats are never given an overlay
         plan = self.plan
         entry = Flattener(self.index, plan.flat, plan.leaf_relations, self.now, cache).cached(
-            (rtype, rid, name)
+            rtype, rid, name
         )
         if entry is None or len(self.stack) + entry.depth + 2 >= self.max_depth:
             return None
@@ -524,6 +556,12 @@ class Checker:
         result: Value = False
         e: Flattened | None = entry
         while e is not None:
+            if e.holders:
+                r = self.read_at(e.holders, e.rid)
+                if r is True:
+                    return True
+                if r is not False:
+                    result = v_or(result, r)
             for held, ref_id in e.reads:
                 slot = held.get(ref_id)
                 if slot is not None:
@@ -535,24 +573,27 @@ class Checker:
             e = e.up
         return result
 
-    def flat_top(self, rtype: str, rid: str, name: str) -> Value | None:
-        """A flat member at the top of a check: its own slots read in place (read_at), each
-        arrow target answered by _arrow_target -- climbed on its first visit, read from its
-        flattened entry after (None: evaluate normally).
+    def step(self, type_name: str, name: str) -> FlatStep:
+        """What member ``type_name#name`` is to the flat paths (FlatCache.step); only asked
+        with flats, which are never given over an overlay index."""
+        flats = self.flats
+        stored = self.stored
+        assert flats is not None and stored is not None
+        plan = self.plan
+        return flats.step(stored, plan.flat, plan.leaf_relations, type_name, name)
+
+    def flat_top(self, step: FlatStep, rtype: str, rid: str) -> Value | None:
+        """Flat member ``step`` of ``rtype:rid`` at the top of a check: its own slots read in
+        place (read_at), each arrow target answered by _arrow_target -- climbed on its first
+        visit, read from its flattened entry after (None: evaluate normally).
 
         The hottest code of a check: it reads the index's dicts directly and never
         dispatches, so a check answered here pays no cycle or depth bookkeeping.
         """
-        plan = self.plan
-        member = plan.flat_member(rtype, name)
-        assert member is not None
-        stored = self.stored
-        if stored is None:
-            return None
-        result = self.read_at(stored.holders(rtype, member.relations), rid)
+        result = self.read_at(step.holders, rid)
         if result is True:
             return True
-        for perm in member.permissions:
+        for perm in step.permissions:
             entry = self.flattened(rtype, rid, perm)
             if entry is None:
                 return None
@@ -562,8 +603,8 @@ class Checker:
             if r is not False:
                 result = v_or(result, r)
         now = self.now
-        for tupleset, target in member.arrows:
-            tslot = stored.slot(rtype, rid, tupleset)
+        for tuplesets, target in step.arrows:
+            tslot = tuplesets.get(rid)
             if tslot is None:
                 continue
             # Two loops, one per kind of slot, so that the common one (a tuple of plain
@@ -600,22 +641,20 @@ class Checker:
         self.dispatches += 1  # a target object visited: the unit the deadline counts
         if self.deadline is not None and self.dispatches & 127 == 1:
             check_deadline(self.deadline)
-        plan = self.plan
-        if plan.is_leaf(gt, target):
-            return self.direct(gt, gid, target)
-        if plan.flat_member(gt, target) is None:
-            return False
-        flats = self.flats
-        assert flats is not None
-        node = (gt, gid, target)
-        entry = flats.get(node, _UNKNOWN)
+        step = self.step(gt, target)
+        kind = step.kind
+        if kind == LEAF:
+            slot = step.holders[0].get(gid)
+            return False if slot is None else self.read(slot)
+        if kind != FLAT:
+            return False  # the target's type has no such member: it reads nothing
+        ids = step.ids
+        entry = ids.get(gid, _UNKNOWN)
         if entry is _UNKNOWN:
             # First visit: climb instead of flattening, and flatten on the next visit.
-            value = self._climb(gt, gid, target)
+            value = self._climb(step, gt, gid, target)
             if value is not None:
-                if len(flats) >= CACHE_LIMIT:
-                    flats.clear()
-                flats[node] = _SEEN
+                FlatCache.put(ids, gid, _SEEN)
                 return value
         if entry is not None and (entry.until <= self.now or entry.depth >= self.max_depth - 2):
             entry = self.flattened(gt, gid, target)
@@ -623,45 +662,30 @@ class Checker:
             return None
         return self.read_all(entry)
 
-    def _climb(self, t: str, i: str, m: str) -> Value | None:
-        """Flat member ``t:i#m``, seen for the first time, answered by climbing its chain of
-        single parents -- reading each object's own slots -- up to the top or to an ancestor
-        that has an entry; None when the chain takes another shape or goes too deep (the
-        caller then flattens, which reads these slots again: that only costs time).
+    def _climb(self, step: FlatStep, t: str, i: str, m: str) -> Value | None:
+        """Flat member ``t:i#m`` (``step``), seen for the first time, answered by climbing its
+        chain of single parents -- reading each object's own slots -- up to the top or to an
+        ancestor that has an entry; None when the chain takes another shape or goes too deep
+        (the caller then flattens, which reads these slots again: that only costs time).
 
         Flattening builds and keeps an entry for every object of the chain: worth it for an
         object that checks come back to (a folder of many documents), wasted on one asked
         about once, as most are at first. So the first visit climbs, which allocates
         nothing, and only the second one flattens (see _arrow_target).
         """
-        plan = self.plan
-        stored = self.stored
-        flats = self.flats
-        assert stored is not None and flats is not None
         now = self.now
         room = self.max_depth - 2 - len(self.stack)  # levels the depth limit leaves
         result: Value = False
         steps = 0
-        # The member being climbed, its own holders and its parents' holder: looked up again
-        # only when the chain moves to another type or member (a folder tree never does).
-        member: FlatMember | None = None
-        holders: tuple[dict[str, Slot], ...] = ()
-        parents: dict[str, Slot] = {}
-        target = ""
         while True:
-            if member is None:
-                member = plan.flat_member(t, m)
-                if member is None or member.permissions or len(member.arrows) != 1:
-                    return None
-                holders = stored.holders(t, member.relations)
-                tupleset, target = member.arrows[0]
-                parents = stored.holder(t, tupleset)
-            r = self.read_at(holders, i)
+            if not step.climb:
+                return None
+            r = self.read_at(step.holders, i)
             if r is True:
                 return True
             if r is not False:
                 result = v_or(result, r)
-            tslot = parents.get(i)
+            tslot = step.parents.get(i)
             if tslot is None:
                 return result
             if type(tslot) is not tuple or len(tslot) != 1:
@@ -673,13 +697,15 @@ class Checker:
             self.dispatches += 1
             if self.deadline is not None and self.dispatches & 127 == 1:
                 check_deadline(self.deadline)
+            target = step.target
             if gt is not t or target is not m:  # interned names: equal ones are mostly identical
-                if plan.flat_member(gt, target) is None:
-                    if plan.is_leaf(gt, target):
-                        return v_or(result, self.direct(gt, gid, target))
+                step = self.step(gt, target)  # another member (a folder tree never changes)
+                if step.kind != FLAT:
+                    if step.kind == LEAF:
+                        slot = step.holders[0].get(gid)
+                        return result if slot is None else v_or(result, self.read(slot))
                     return result  # the parent's type has no such member: it reads nothing
-                member = None  # another member: looked up at the top of the loop
-            entry = flats.get((gt, gid, target), _UNKNOWN)
+            entry = step.ids.get(gid, _UNKNOWN)
             if entry is None:
                 return None  # flattening gave up there before
             if entry.until > now:  # an ancestor's entry (neither unknown nor just seen)
@@ -1003,7 +1029,7 @@ def flat_evaluator(name: str, evaluate: Evaluate) -> Evaluate:
         if ch.flats is None or ch.srel is not None:
             return evaluate(ch, rtype, rid)
         if len(ch.stack) < 2:
-            value = ch.flat_top(rtype, rid, name)
+            value = ch.flat_top(ch.step(rtype, name), rtype, rid)
         else:
             entry = ch.flattened(rtype, rid, name)
             value = None if entry is None else ch.read_all(entry)

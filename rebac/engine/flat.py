@@ -30,7 +30,7 @@ from rebac.schema import ast
 
 #: Nodes one flattening may visit before it gives up.
 FLAT_LIMIT: Final = 256
-#: Entries a per-revision cache holds before it starts over.
+#: Entries a per-revision cache holds, per member, before it starts over.
 CACHE_LIMIT: Final = 50_000
 
 
@@ -49,35 +49,180 @@ SlotRef = tuple[dict[str, Slot], str]
 
 
 class Flattened:
-    """The slots a flat member reads at one revision, for one object: ``reads``, then those
-    of ``up``.
+    """The slots a flat member reads at one revision, for one object: its own (``holders``
+    at ``rid``), those in ``reads``, then those of ``up``.
 
-    A chain -- a folder with one parent -- is its own slots plus a link to its parent's
-    entry: built without copying the ancestors' slots, however deep the tree. A walk
-    (several parents, a cycle) lists all its slots in ``reads``. A plain class, not a
-    NamedTuple: a compiled build constructs it directly, where a NamedTuple goes through
-    Python code.
+    A chain -- a folder with one parent -- is its own holders plus a link to its parent's
+    entry: built without copying the ancestors' slots, however deep the tree, and without a
+    pair per own slot (``holders`` is the index's shared tuple). A walk (several parents, a
+    cycle) lists all its slots in ``reads``. A plain class, not a NamedTuple: a compiled
+    build constructs it directly, where a NamedTuple goes through Python code.
     """
 
-    __slots__ = ("depth", "reads", "size", "until", "up")
+    __slots__ = ("depth", "holders", "reads", "rid", "size", "until", "up")
 
     def __init__(
-        self, reads: tuple[SlotRef, ...], up: Flattened | None, depth: int, until: float
+        self,
+        reads: tuple[SlotRef, ...],
+        up: Flattened | None,
+        depth: int,
+        until: float,
+        holders: tuple[dict[str, Slot], ...] = (),
+        rid: str = "",
     ) -> None:
         self.reads = reads
         self.up = up
         self.depth = depth  # the longest chain of nested members walked (the depth limit's)
         self.until = until  # when the first tupleset relationship followed expires
-        self.size: int = len(reads) + (0 if up is None else up.size)
+        self.holders = holders
+        self.rid = rid
+        self.size: int = len(holders) + len(reads) + (0 if up is None else up.size)
 
     def refs(self) -> list[SlotRef]:
         """Every slot read, in order (for the paths that are not hot)."""
         out: list[SlotRef] = []
         entry: Flattened | None = self
         while entry is not None:
+            out.extend((held, entry.rid) for held in entry.holders)
             out.extend(entry.reads)
             entry = entry.up
         return out
+
+
+#: What a member is to the checker's flat paths (FlatStep.kind).
+OTHER: Final = 0  # neither of the below: evaluated by dispatch, or it reads nothing
+LEAF: Final = 1  # a leaf relation: one slot read
+FLAT: Final = 2  # a flat member
+
+#: The parents' holder of a member that is not climbed (never written to).
+_NO_SLOTS: Final[dict[str, Slot]] = {}
+
+
+class FlatStep:
+    """Member ``type#name`` as the checker's flat paths read it on one index: what it is,
+    the index dicts of its own relations and of its arrows, and its cached entries.
+
+    Made once per member and revision (FlatCache.step) from the plan and the index, whose
+    dicts are never replaced: a check then finds everything about a member it reaches with
+    one lookup, where it would otherwise ask the plan what the member is, and the index for
+    each dict, at every object it visits.
+    """
+
+    __slots__ = ("arrows", "climb", "holders", "ids", "kind", "parents", "permissions", "target")
+
+    def __init__(
+        self,
+        kind: int,
+        member: FlatMember | None,
+        holders: tuple[dict[str, Slot], ...],
+        arrows: tuple[tuple[dict[str, Slot], str], ...],
+        ids: dict[str, Flattened | None],
+    ) -> None:
+        self.kind = kind
+        #: the slots of its own leaf relations (a leaf: its one holder), by object id
+        self.holders = holders
+        #: the flat permissions of the same object it reads
+        self.permissions: tuple[str, ...] = () if member is None else member.permissions
+        #: (the tupleset relation's slots by object id, the target member), per arrow
+        self.arrows = arrows
+        #: its flattened entries by object id (FlatCache.of)
+        self.ids = ids
+        #: a chain a checker can climb: no permissions of its own, one arrow
+        self.climb = member is not None and not member.permissions and len(arrows) == 1
+        self.parents = arrows[0][0] if self.climb else _NO_SLOTS
+        self.target = arrows[0][1] if self.climb else ""
+
+
+class FlatCache:
+    """Flattened entries at one revision: per type, per member, per object id (None: the
+    walk gave up there; see also check._SEEN); and each member's :class:`FlatStep`.
+
+    Keyed one level at a time by interned names, as the index is: a lookup costs two or
+    three cheap steps, where a ``(type, id, member)`` key would be built, hashed and often
+    kept (a tuple per folder visited) on every check. A climb up one member's chain looks
+    the per-id dict up once (:meth:`of`) and reads it per step. Each per-id dict starts over
+    past :data:`CACHE_LIMIT` entries; :meth:`clear` empties them in place, so a dict a caller
+    (or a step) holds is never a stale one.
+    """
+
+    __slots__ = ("_by_type", "_steps")
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, dict[str, dict[str, Flattened | None]]] = {}
+        self._steps: dict[str, dict[str, FlatStep]] = {}
+
+    def of(self, type_name: str, member: str) -> dict[str, Flattened | None]:
+        """The entries of member ``type_name#member`` by object id (read and written by the
+        checker and the flattener; writes go through :meth:`put`)."""
+        of_type = self._by_type.get(type_name)
+        if of_type is None:
+            of_type = self._by_type[type_name] = {}
+        ids = of_type.get(member)
+        if ids is None:
+            ids = of_type[member] = {}
+        return ids
+
+    def step(
+        self,
+        index: RelationshipIndex,
+        members: dict[tuple[str, str], FlatMember],
+        leaves: frozenset[tuple[str, str]],
+        type_name: str,
+        name: str,
+    ) -> FlatStep:
+        """The :class:`FlatStep` of ``type_name#name`` (made on first use, from the plan's
+        flat ``members`` and ``leaves``: the same plan for the life of this cache)."""
+        of_type = self._steps.get(type_name)
+        if of_type is not None:
+            found = of_type.get(name)
+            if found is not None:
+                return found
+        else:
+            of_type = self._steps[type_name] = {}
+        member = members.get((type_name, name))
+        if member is not None:
+            holders = index.holders(type_name, member.relations)
+            arrows = tuple((index.holder(type_name, ts), target) for ts, target in member.arrows)
+            step = FlatStep(FLAT, member, holders, arrows, self.of(type_name, name))
+        elif (type_name, name) in leaves:
+            step = FlatStep(LEAF, None, (index.holder(type_name, name),), (), {})
+        else:
+            step = FlatStep(OTHER, None, (), (), {})
+        of_type[name] = step
+        return step
+
+    @staticmethod
+    def put(ids: dict[str, Flattened | None], object_id: str, entry: Flattened | None) -> None:
+        if len(ids) >= CACHE_LIMIT:
+            ids.clear()
+        ids[object_id] = entry
+
+    def entry(self, type_name: str, object_id: str, member: str) -> Flattened | None:
+        """One entry (None also when there is none: for tests and tools)."""
+        return self.of(type_name, member).get(object_id)
+
+    def entries(self) -> dict[tuple[str, str, str], Flattened | None]:
+        """Every entry by ``(type, id, member)`` (a copy: for tests and tools)."""
+        return {
+            (t, i, m): entry
+            for t, of_type in self._by_type.items()
+            for m, ids in of_type.items()
+            for i, entry in ids.items()
+        }
+
+    def __len__(self) -> int:
+        return sum(len(ids) for of_type in self._by_type.values() for ids in of_type.values())
+
+    def clear(self) -> None:
+        """Drop every entry (relationships changed); the steps stay valid."""
+        for of_type in self._by_type.values():
+            for ids in of_type.values():
+                ids.clear()
+
+    def forget(self) -> None:
+        """Drop the entries and the steps (the schema changed: another plan)."""
+        self.clear()
+        self._steps.clear()
 
 
 def _split(expr: ast.Expr) -> list[ast.Expr] | None:
@@ -168,7 +313,7 @@ class Flattener:
         members: dict[tuple[str, str], FlatMember],
         leaf_relations: frozenset[tuple[str, str]],
         now: float,
-        cache: dict[tuple[str, str, str], Flattened | None],
+        cache: FlatCache,
     ) -> None:
         self.index = index
         self.members = members
@@ -177,17 +322,16 @@ class Flattener:
         self.cache = cache
         self.active: set[tuple[str, str, str]] = set()
 
-    def cached(self, node: tuple[str, str, str]) -> Flattened | None:
-        """The entry of flat member ``node`` from the cache, flattened and kept there when it
-        is missing or has expired (None: flattening gave up, which is kept too)."""
-        cache = self.cache
-        entry = cache.get(node, _UNSET)
+    def cached(self, rtype: str, rid: str, name: str) -> Flattened | None:
+        """The entry of flat member ``rtype:rid#name`` from the cache, flattened and kept
+        there when it is missing or has expired (None: flattening gave up, which is kept
+        too)."""
+        ids = self.cache.of(rtype, name)
+        entry = ids.get(rid, _UNSET)
         if entry is None or entry.until > self.now:
             return entry
-        entry = self.flatten(node)
-        if len(cache) >= CACHE_LIMIT:
-            cache.clear()
-        cache[node] = entry
+        entry = self.flatten((rtype, rid, name))
+        FlatCache.put(ids, rid, entry)
         return entry
 
     def flatten(self, root: tuple[str, str, str]) -> Flattened | None:
@@ -223,23 +367,26 @@ class Flattener:
             return _UNSET
         tupleset, target = member.arrows[0]
         tslot = index.slot(rtype, rid, tupleset)
-        own = tuple((held, rid) for held in index.holders(rtype, member.relations))
+        own = index.holders(rtype, member.relations)
         if tslot is None:
-            return Flattened(own, None, 0, INF)
+            return Flattened((), None, 0, INF, own, rid)
         if type(tslot) is not tuple or len(tslot) != 1:
             return _UNSET
         gt, gid, _gr = tslot[0]
-        node = (gt, gid, target)
         active = self.active
-        if (gt, target) not in members or node in active or len(active) >= NESTING_LIMIT:
+        if (
+            (gt, target) not in members
+            or (gt, gid, target) in active
+            or len(active) >= NESTING_LIMIT
+        ):
             return _UNSET
-        entry = self.cached(node)
+        entry = self.cached(gt, gid, target)
         if entry is None:
             return None
         if len(own) + entry.size > FLAT_LIMIT:
             return None
         # A slot twice (after a cycle) is only read twice.
-        return Flattened(own, entry, entry.depth + 1, entry.until)
+        return Flattened((), entry, entry.depth + 1, entry.until, own, rid)
 
     def _walk(self, root: tuple[str, str, str]) -> Flattened | None:
         """Any other shape: a walk over the member's own slots, permissions and arrows,
@@ -281,13 +428,13 @@ class Flattener:
                         reads[(id(held), gid)] = (held, gid)
                     elif (gt, target) in members and node not in seen:
                         seen.add(node)
-                        known = cache.get(node, _UNSET)
+                        known = cache.of(gt, target).get(gid, _UNSET)
                         if (known is not None and known.until <= now) and (
                             node in active or len(active) >= NESTING_LIMIT
                         ):
                             stack.append((gt, gid, target, depth + 1))  # under way: walk it here
                             continue
-                        entry = self.cached(node)
+                        entry = self.cached(gt, gid, target)
                         if entry is None:
                             return None
                         for ref in entry.refs():

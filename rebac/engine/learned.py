@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from rebac.engine.check import Closure, FlatCache, SubjectCache
+from rebac.engine.check import Closure, SubjectCache
+from rebac.engine.flat import FlatCache
 from rebac.engine.lookup import PagedAnswers, ResourcesQuery, SubjectPages, SubjectsQuery
 from rebac.model import Relationship
 
@@ -94,14 +95,14 @@ class Learned:
     def __init__(self) -> None:
         self.subjects: SubjectCache = {}
         self.closures = ClosureCache()
-        self.flats: FlatCache = {}
+        self.flats = FlatCache()
         self.lookups: PagedAnswers[SubjectsQuery, SubjectPages] = PagedAnswers()
         self.candidates: PagedAnswers[ResourcesQuery, list[str]] = PagedAnswers()
 
     def forget(self) -> None:
         self.subjects.clear()
         self.closures.clear()
-        self.flats.clear()
+        self.flats.forget()
         self.lookups.clear()
         self.candidates.clear()
 
@@ -110,10 +111,11 @@ class Learned:
         self.subjects.clear()
         self.lookups.clear()
         self.candidates.clear()
-        flats = self.flats
         closures = self.closures
+        flats_kept = True
         for rel in rels:
             s = rel.subject
             closures.changed(s.type, s.id)
-            if flats and (rel.resource.type, rel.relation) in tuplesets:
-                flats.clear()
+            if flats_kept and (rel.resource.type, rel.relation) in tuplesets:
+                self.flats.clear()
+                flats_kept = False

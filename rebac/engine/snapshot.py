@@ -13,8 +13,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from rebac.engine.check import Checker, FlatCache, SubjectCache
+from rebac.engine.check import Checker, SubjectCache
 from rebac.engine.expand import Expander, ExpandNode
+from rebac.engine.flat import FlatCache
 from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex, SubjectKey
 from rebac.engine.learned import ClosureCache, Learned
 from rebac.engine.lookup import SubjectPages, SubjectsWalker, candidate_resources, missing_of
@@ -117,6 +118,8 @@ class State:
         checker.dispatches = 0
         if len(checker.memo) > RESULT_CACHE_PER_SUBJECT:
             checker.memo.clear()
+        if len(checker.tops) > RESULT_CACHE_PER_SUBJECT:
+            checker.tops.clear()
         return checker
 
     def drop_checker(self, key: SubjectKey) -> None:

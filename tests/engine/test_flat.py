@@ -295,11 +295,11 @@ def test_a_folder_is_climbed_on_its_first_visit_and_flattened_on_the_next() -> N
     )
     assert e.check("document:d", "view", "user:root").allowed
     flats = e._head.learned.flats
-    assert flats.get(("folder", "f5", "view")) is _SEEN
-    assert not any(("folder", f"f{i}", "view") in flats for i in range(5))
+    assert flats.entry("folder", "f5", "view") is _SEEN
+    assert not any(("folder", f"f{i}", "view") in flats.entries() for i in range(5))
     e._head.checkers.clear()  # a new question about the same folder
     assert e.check("document:d", "view", "user:root").allowed
-    entry = flats.get(("folder", "f5", "view"))
+    entry = flats.entry("folder", "f5", "view")
     assert entry is not None and entry is not _SEEN and entry.depth == 5
 
 
@@ -313,6 +313,6 @@ def test_flattening_a_folder_leaves_its_ancestors_flattened_too() -> None:
     assert both(e, "document:d", "view", "user:root") is Permissionship.HAS_PERMISSION
     flats = e._head.learned.flats
     for i in range(6):
-        entry = flats.get(("folder", f"f{i}", "view"))
+        entry = flats.entry("folder", f"f{i}", "view")
         assert entry is not None
         assert entry.depth == i  # f_i reaches f0 through i parents
