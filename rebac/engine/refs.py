@@ -76,15 +76,30 @@ def simple_id(oid: str) -> bool:
     return len(oid) <= 1024 and _isascii(oid) and oid.isalnum()
 
 
+#: The ``type:`` prefix (and its interned type name) of the last object and the last subject
+#: parsed, one tuple each so that a reader never pairs one call's prefix with another's name.
+#: A service asks about one or two resource types and one subject type: a reference that
+#: starts with the last prefix is split without a partition, a new type-name string or a
+#: dict lookup that would hash it.
+_last_object: Final[list[tuple[str, str]]] = [("", "")]
+_last_subject: Final[list[tuple[str, str]]] = [("", "")]
+
+
 def object_parts(value: ObjectRef | str) -> tuple[str, str]:
     """``(type, id)`` of an object reference; raises InvalidRequest for a malformed text."""
     if not isinstance(value, str):
         return value.type, value.id
+    prefix, canon = _last_object[0]
+    if prefix and value.startswith(prefix):
+        rid = value[len(prefix) :]
+        if simple_id(rid):
+            return canon, rid
     rtype, sep, rid = value.partition(":")
     if sep and simple_id(rid):
-        canon = _type_name(rtype)
-        if canon is not None:
-            return canon, rid
+        found = _type_name(rtype)
+        if found is not None:
+            _last_object[0] = (found + ":", found)
+            return found, rid
     ref = ObjectRef.parse(value)
     return ref.type, ref.id
 
@@ -94,8 +109,14 @@ def subject_parts(value: SubjectRef | str) -> tuple[str, str, str | None]:
     SubjectRef); raises InvalidRequest for a malformed text."""
     if not isinstance(value, str):
         return value.type, value.id, value.relation
+    prefix, canon = _last_subject[0]
+    if prefix and value.startswith(prefix):
+        sid = value[len(prefix) :]
+        if simple_id(sid):  # letters and digits: no relation, no wildcard
+            return canon, sid, None
     parts = _subject_fast(value)
     if parts is not None:
+        _last_subject[0] = (parts[0] + ":", parts[0])
         return parts
     ref = SubjectRef.parse(value)
     return ref.type, ref.id, ref.relation

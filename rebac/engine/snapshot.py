@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from rebac.engine.check import Checker, SubjectCache
 from rebac.engine.expand import Expander, ExpandNode
 from rebac.engine.flat import FlatCache
-from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex, SubjectKey
+from rebac.engine.index import IndexView, OverlayIndex, RelationshipIndex
 from rebac.engine.learned import ClosureCache, Learned
 from rebac.engine.lookup import SubjectPages, SubjectsWalker, candidate_resources, missing_of
 from rebac.engine.plan import Plan
@@ -68,7 +68,7 @@ class State:
         # Per subject, the checker of its context-free checks, with its memo of subproblem
         # results and its memberships: valid for this revision until ``checkers_until`` (the
         # next expiration of any relationship).
-        self.checkers: dict[tuple[str, str, str | None], Checker] = {}
+        self.checkers = SubjectCheckers()
         self.checkers_until = -1.0
 
     def forget(self) -> None:
@@ -84,7 +84,14 @@ class State:
         self.learned.changed(rels, tuplesets)
 
     def shared_checker(
-        self, plan: Plan, key: SubjectKey, now: float, deadline: float | None, max_depth: int
+        self,
+        plan: Plan,
+        st: str,
+        sid: str,
+        srel: str | None,
+        now: float,
+        deadline: float | None,
+        max_depth: int,
     ) -> Checker:
         """The checker of a subject's context-free checks, shared by them at this revision.
 
@@ -95,16 +102,14 @@ class State:
         if now >= self.checkers_until:
             self.checkers.clear()
             self.checkers_until = self.index.next_expiry(now)
-        checker = self.checkers.get(key)
+        checker = self.checkers.get(st, sid, srel)
         if checker is None or checker.plan is not plan or checker.prov or checker.stack:
-            if len(self.checkers) >= RESULT_CACHE_SUBJECTS:
-                self.checkers.clear()
-            checker = self.checkers[key] = Checker(
+            checker = Checker(
                 plan,
                 self.index,
-                key[0],
-                key[1],
-                key[2],
+                st,
+                sid,
+                srel,
                 now=now,
                 max_depth=max_depth,
                 deadline=deadline,
@@ -112,6 +117,7 @@ class State:
                 closures=self.learned.closures,
                 flats=self.learned.flats,
             )
+            self.checkers.put(st, sid, srel, checker)
             return checker
         checker.now = now
         checker.deadline = deadline
@@ -122,8 +128,56 @@ class State:
             checker.tops.clear()
         return checker
 
-    def drop_checker(self, key: SubjectKey) -> None:
-        self.checkers.pop(key, None)
+    def drop_checker(self, st: str, sid: str, srel: str | None) -> None:
+        self.checkers.drop(st, sid, srel)
+
+
+class SubjectCheckers:
+    """The shared checkers of one state, per subject (State.shared_checker).
+
+    An object subject's is found by type, then id: two lookups of strings, where a
+    ``(type, id, relation)`` key would be built and hashed on every check (the id's hash is
+    computed once either way, and kept by the string for the index lookups that follow).
+    Subject sets, rarely checked, are keyed by that tuple. Bounded by clearing.
+    """
+
+    __slots__ = ("_objects", "_sets", "size")
+
+    def __init__(self) -> None:
+        self._objects: dict[str, dict[str, Checker]] = {}
+        self._sets: dict[tuple[str, str, str], Checker] = {}
+        self.size = 0  # checkers put since the last clear (a replaced one counts twice)
+
+    def get(self, st: str, sid: str, srel: str | None) -> Checker | None:
+        if srel is not None:
+            return self._sets.get((st, sid, srel))
+        of_type = self._objects.get(st)
+        return None if of_type is None else of_type.get(sid)
+
+    def put(self, st: str, sid: str, srel: str | None, checker: Checker) -> None:
+        if self.size >= RESULT_CACHE_SUBJECTS:
+            self.clear()
+        self.size += 1
+        if srel is not None:
+            self._sets[(st, sid, srel)] = checker
+            return
+        of_type = self._objects.get(st)
+        if of_type is None:
+            of_type = self._objects[st] = {}
+        of_type[sid] = checker
+
+    def drop(self, st: str, sid: str, srel: str | None) -> None:
+        if srel is not None:
+            self._sets.pop((st, sid, srel), None)
+            return
+        of_type = self._objects.get(st)
+        if of_type is not None:
+            of_type.pop(sid, None)
+
+    def clear(self) -> None:
+        self._objects.clear()
+        self._sets.clear()
+        self.size = 0
 
 
 #: Subjects whose results are kept per revision, and results kept per subject.
@@ -274,7 +328,7 @@ class Snapshot:
         :class:`~rebac.errors.DeadlineExceeded` once passed; the same holds for every query.
         """
         rtype, rid = object_parts(resource)
-        skey = subject_parts(subject)
+        st, sid, srel = subject_parts(subject)
         permission = relation_name(permission)
         if context:
             validate_request_context(context)
@@ -283,7 +337,7 @@ class Snapshot:
         try:
             state = self._use()
             plan = self._plan(state)
-            _validate_query(plan, rtype, rid, permission, skey, resource, subject)
+            _validate_query(plan, rtype, rid, permission, st, sid, srel, resource, subject)
             now = engine.clock()
             if contextual or context:
                 # What is learned with request-scoped relationships or a caveat context is
@@ -293,7 +347,7 @@ class Snapshot:
                 checker = self._checker(
                     index,
                     plan,
-                    SubjectRef(*skey),
+                    SubjectRef(st, sid, srel),
                     context,
                     deadline,
                     state.learned.subjects if shared else None,
@@ -304,11 +358,11 @@ class Snapshot:
                 )
                 value = checker.check(rtype, rid, permission)
             else:
-                checker = state.shared_checker(plan, skey, now, deadline, engine.max_depth)
+                checker = state.shared_checker(plan, st, sid, srel, now, deadline, engine.max_depth)
                 try:
                     value = checker.check(rtype, rid, permission)
                 except BaseException:
-                    state.drop_checker(skey)
+                    state.drop_checker(st, sid, srel)
                     raise
             stats = engine.stats
             stats.checks += 1
@@ -516,7 +570,9 @@ def _validate_query(
     rtype: str,
     rid: str,
     permission: str,
-    skey: SubjectKey,
+    st: str,
+    sid: str,
+    srel: str | None,
     raw_resource: object,
     raw_subject: object,
 ) -> None:
@@ -525,7 +581,6 @@ def _validate_query(
     names = members.get(rtype)
     if names is None or permission not in names:
         validate_check_target(plan.schema, rtype, permission)
-    st, sid, srel = skey
     # A text reference was validated when it was parsed; a model object was not, but a type
     # and relation the schema knows and a plain id (the common case) need no regular
     # expression. The full validation runs whenever it could refuse, so errors are unchanged.

@@ -84,6 +84,37 @@ def test_the_fast_parsers_agree_with_the_model_parsers(
     assert outcome(fast, text) == expected
 
 
+@pytest.mark.parametrize(
+    ("fast", "model"),
+    [(refs.object_parts, model_object), (refs.subject_parts, model_subject)],
+    ids=["object", "subject"],
+)
+@settings(max_examples=200)
+@given(texts=st.lists(reference_texts(), min_size=2, max_size=8))
+def test_the_remembered_type_prefix_never_changes_an_answer(
+    fast: Callable[[str], object], model: Callable[[str], object], texts: list[str]
+) -> None:
+    """The parsers remember the last ``type:`` prefix they accepted and split the next text
+    that starts with it without a partition: every text of a sequence must still be parsed
+    as the model parses it, whatever came before it."""
+    for text in texts:
+        assert outcome(fast, text) == outcome(model, text)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["document:d1", "document:d/2", "document:", "document:d:3", "document:d1"],
+        ["user:u1", "user:*", "user:u1#...", "user:u#member", "user:u 1", "user:u2"],
+        ["group:g1", "group:g1#member", "user:u1", "group:g2", "users:u1", "use:u1"],
+    ],
+)
+def test_texts_that_start_with_the_remembered_prefix_but_are_not_plain(texts: list[str]) -> None:
+    for text in texts:
+        assert outcome(refs.object_parts, text) == outcome(model_object, text)
+        assert outcome(refs.subject_parts, text) == outcome(model_subject, text)
+
+
 def test_model_refs_pass_through_unchanged() -> None:
     """Callers holding model objects get their parts back (and as_* the very object)."""
     obj = ObjectRef("document", "d-1/x")

@@ -387,7 +387,15 @@ def test_a_checker_keeps_its_cycle_bookkeeping_to_itself() -> None:
     for i in range(5):
         assert e.check(f"group:g{i}", "view", "user:u").allowed
         assert not e.check(f"group:g{i}", "view", "user:other").allowed
-    shared = (check._NO_ONSTACK, check._NO_STACK, check._NO_CUT, check._NO_PROV, check._NO_PENDING)
+    shared = (
+        check._NO_ONSTACK,
+        check._NO_STACK,
+        check._NO_CUT,
+        check._NO_PROV,
+        check._NO_PENDING,
+        check._NO_TOPS,
+    )
     assert all(len(container) == 0 for container in shared)
-    used = e._head.checkers[("user", "u", None)]
+    used = e._head.checkers.get("user", "u", None)
+    assert used is not None
     assert used.stack is not check._NO_STACK  # it dispatched, so it took its own
