@@ -12,8 +12,9 @@ Interceptor order (outermost first), fixed here and nowhere else:
 
 The leading ``interceptors`` that are also :class:`~server.interceptors.HandlerLayer` (the auth
 layer is) are folded into the request interceptor, which wraps each method once instead of on
-every call; the order above is unchanged. gRPC then runs one interceptor per call, plus any
-plain ones that follow.
+every call; the order above is unchanged. When all of them fold, the handlers are wrapped at
+registration (:class:`~server.interceptors.Registrar`) and gRPC runs no interceptor per call;
+otherwise it runs the request interceptor and the plain ones that follow.
 
 Listeners: one :class:`RebacServer` is one listener. ``services`` picks which rebac services it
 serves (the data-plane and admin listeners of :mod:`server.auth` differ), ``credentials`` makes
@@ -60,7 +61,7 @@ from rebac.errors import StoreAlreadyExists
 from rebac.store import StoreConfig, open_store
 from rebac.tuning import settle
 from server.calls import CallControl
-from server.interceptors import HandlerLayer, RequestInterceptor
+from server.interceptors import HandlerLayer, Registrar, RequestInterceptor
 from server.services.base import Deps
 from server.services.permissions import PermissionServicer
 from server.services.relationships import RelationshipServicer
@@ -171,13 +172,16 @@ class RebacServer:
             *extra_options,
         ]
         layers, rest = split_layers(interceptors)
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rebac"),
-            interceptors=[RequestInterceptor(layers), *rest],
-            options=options,
-        )
+        request = RequestInterceptor(layers)
+        pool = futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rebac")
+        add: grpc.Server
+        if rest:
+            self.server = grpc.server(pool, interceptors=[request, *rest], options=options)
+            add = self.server
+        else:  # every layer folds: handlers wrapped at registration, no per-call pipeline
+            self.server = grpc.server(pool, options=options)
+            add = Registrar(self.server, request)
         deps = Deps(datastore, settings, self.control)
-        add = self.server
         perm, rels, schema, watch, stores = SERVICE_NAMES
         if perm in self.services:
             permission_service_pb2_grpc.add_PermissionServiceServicer_to_server(

@@ -16,6 +16,13 @@ is one: see :class:`HandlerLayer`) are folded into this one interceptor, and the
 produce for a method is built at the method's first call and reused while gRPC hands over the
 same inner handler (it does, for registered methods). Plain gRPC interceptors still work: they
 run after these layers, in the order given, every call.
+
+**No interceptor at all when every layer folds.** gRPC runs its interceptor pipeline for every
+call on the server's one polling thread, which every call of the process waits behind. When
+there is no plain interceptor (the production set-up), :class:`Registrar` instead adds the
+services with their handlers already wrapped, once per method at registration, and the server
+is built without interceptors: a call goes straight to its wrapped handler. What a call sees
+is the same either way (the extension-point tests run a plain interceptor).
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
 import grpc
@@ -200,3 +208,63 @@ class RequestInterceptor(_ServerInterceptor):
         if len(self._wrapped) < MAX_METHODS or method in self._wrapped:
             self._wrapped[method] = (handler, wrapped)
         return wrapped
+
+
+if TYPE_CHECKING:  # grpc-stubs makes it generic; the runtime class is not
+    _GenericHandler = grpc.GenericRpcHandler[Any, Any]
+else:
+    _GenericHandler = grpc.GenericRpcHandler
+
+
+class Registrar(grpc.Server):
+    """``server`` for the generated ``add_*_to_server`` functions, adding each method with its
+    handler inside ``interceptor`` (see the module docstring). A method the layers hide is
+    not registered, and its generic lookup answers None, so gRPC answers UNIMPLEMENTED as for
+    a method that does not exist. Everything else is the server's own."""
+
+    def __init__(self, server: grpc.Server, interceptor: RequestInterceptor):
+        self._server = server
+        self._interceptor = interceptor
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: Mapping[str, Handler]
+    ) -> None:
+        wrapped: dict[str, Handler] = {}
+        for name, handler in method_handlers.items():
+            found = self._interceptor.wrap(f"/{service_name}/{name}", handler)
+            if found is not None:
+                wrapped[name] = found
+        # grpcio has it since 1.62 (pyproject requires 1.85); grpc-stubs predates it
+        register: Callable[[str, dict[str, Handler]], None] = (
+            self._server.add_registered_method_handlers  # type: ignore[attr-defined]
+        )
+        register(service_name, wrapped)
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[_GenericHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            tuple(_Intercepted(h, self._interceptor) for h in generic_rpc_handlers)
+        )
+
+    def add_insecure_port(self, address: str) -> int:
+        return self._server.add_insecure_port(address)
+
+    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
+        return self._server.add_secure_port(address, server_credentials)
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float | None = None) -> threading.Event:
+        return self._server.stop(grace)
+
+
+class _Intercepted(_GenericHandler):
+    """A generic handler whose handlers come out of the request interceptor (a method that
+    is not registered: gRPC's own lookup by name, which asks this per call)."""
+
+    def __init__(self, inner: _GenericHandler, interceptor: RequestInterceptor):
+        self._inner = inner
+        self._interceptor = interceptor
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        return self._interceptor.intercept_service(self._inner.service, handler_call_details)

@@ -1,10 +1,12 @@
 """What the Check path remembers between calls must never change an answer: remembered
 conversions still refuse bad input naming the right field, shared Check answers follow the
 revision (and stay untouched), answers with caveat information are never shared, and a method
-is wrapped once however many calls it serves."""
+is wrapped once however many calls it serves (at registration when no plain interceptor
+follows the layers)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -15,8 +17,10 @@ from rebac.api.v1 import core_pb2, permission_service_pb2, permission_service_pb
 from rebac.client import Client
 from rebac.errors import InvalidField
 from rebac.model import Permissionship
-from server.app import RebacServer
+from server.app import RebacServer, build_server, ensure_default_store, open_datastore
+from server.errors import REQUEST_ID_KEY
 from server.interceptors import RequestInterceptor
+from server.settings import Settings
 
 
 def _obj(t: str, i: str) -> core_pb2.ObjectReference:
@@ -103,22 +107,55 @@ def test_answers_with_caveat_information_are_not_shared(client: Client) -> None:
     assert client.check("document:doc", "view", "user:dave").result.missing_context == ("day",)
 
 
-def test_a_method_is_wrapped_once_for_all_its_calls(server: RebacServer) -> None:
-    interceptor = next(
-        i
-        for i in server.server._state.interceptor_pipeline.interceptors  # type: ignore[attr-defined]
-        if isinstance(i, RequestInterceptor)
-    )
+CHECK = "/rebac.api.v1.PermissionService/Check"
+
+
+def test_without_plain_interceptors_grpc_runs_no_interceptor_per_call(server: RebacServer) -> None:
+    """Every layer folds: the handlers were wrapped at registration (Registrar), so gRPC has
+    no interceptor pipeline to run on its polling thread, and a call still goes through the
+    request scope (its request id comes back as a trailer, on an error too)."""
+    state = server.server._state  # type: ignore[attr-defined]
+    assert state.interceptor_pipeline is None
+    registered = state.registered_method_handlers[CHECK]
     with grpc.insecure_channel(server.address) as channel:
         stub = permission_service_pb2_grpc.PermissionServiceStub(channel)
-        for _ in range(3):
+        with pytest.raises(grpc.RpcError) as failed:
+            _check(stub, "ann")  # no schema yet: an error is a call too
+    trailers = dict(failed.value.trailing_metadata())  # type: ignore[attr-defined]
+    assert trailers.get(REQUEST_ID_KEY)
+    assert state.registered_method_handlers[CHECK] is registered
+
+
+class PassThrough(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """A plain interceptor: with one, the request interceptor runs through gRPC's pipeline."""
+
+    def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
+        return continuation(details)
+
+
+def test_with_a_plain_interceptor_a_method_is_wrapped_once_for_all_its_calls() -> None:
+    settings = Settings(listen="127.0.0.1:0", store="memory:")
+    datastore = open_datastore(settings)
+    ensure_default_store(datastore, "default")
+    server = build_server(settings, datastore, interceptors=[PassThrough()])
+    server.start()
+    try:
+        interceptor = next(
+            i
+            for i in server.server._state.interceptor_pipeline.interceptors  # type: ignore[attr-defined]
+            if isinstance(i, RequestInterceptor)
+        )
+        with grpc.insecure_channel(server.address) as channel:
+            stub = permission_service_pb2_grpc.PermissionServiceStub(channel)
+            for _ in range(3):
+                with pytest.raises(grpc.RpcError):
+                    _check(stub, "ann")
+        assert CHECK in interceptor._wrapped
+        first = interceptor._wrapped[CHECK][1]
+        with grpc.insecure_channel(server.address) as channel:
+            stub = permission_service_pb2_grpc.PermissionServiceStub(channel)
             with pytest.raises(grpc.RpcError):
-                _check(stub, "ann")  # no schema yet: an error is a call too
-    method = "/rebac.api.v1.PermissionService/Check"
-    assert method in interceptor._wrapped
-    first = interceptor._wrapped[method][1]
-    with grpc.insecure_channel(server.address) as channel:
-        stub = permission_service_pb2_grpc.PermissionServiceStub(channel)
-        with pytest.raises(grpc.RpcError):
-            _check(stub, "ann")
-    assert interceptor._wrapped[method][1] is first
+                _check(stub, "ann")
+        assert interceptor._wrapped[CHECK][1] is first
+    finally:
+        server.stop(0)
