@@ -248,7 +248,11 @@ def utc_text(when: float) -> str:
     if second != whole:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
         _second = (whole, text)
-    return f"{text}.{millis:03d}Z"
+    return text + _MILLIS[millis]
+
+
+#: ``.000Z`` to ``.999Z``: formatting the milliseconds was most of utc_text's cost.
+_MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
 
 
 def new_event(
@@ -365,6 +369,58 @@ def _json(value: str | None) -> str:
     return "null" if value is None else _text(value)
 
 
+#: Texts a Check line repeats from call to call, kept by what they are made of (see
+#: check_line): a principal's fields (by identity; the entry holds the principal, so its id is
+#: not reused while cached), a peer, a store, the answer last seen. Bounded by
+#: clearing.
+_TEXTS_LIMIT = 1024
+_principal_texts: dict[int, tuple[Principal, str, str]] = {}
+_texts: dict[str, str] = {}
+_last_answer: list[tuple[Any, str, str]] = [(None, "", "")]
+
+
+def _principal_text(principal: Principal) -> tuple[str, str]:
+    """The ``auth_method`` and ``credential`` fields of a Check line, and its ``principal``."""
+    hit = _principal_texts.get(id(principal))
+    if hit is not None and hit[0] is principal:
+        return hit[1], hit[2]
+    head = (
+        f'{{"auth_method":{_text(principal.method)}'
+        f',"credential":{_text(clip(principal.credential_id, MAX_FIELD))}'
+    )
+    body = (
+        f',"principal":{{"iss":{_text(principal.iss)}'
+        f',"sub":{_text(clip(principal.sub, MAX_FIELD))}}}'
+    )
+    if len(_principal_texts) >= _TEXTS_LIMIT:
+        _principal_texts.clear()
+    _principal_texts[id(principal)] = (principal, head, body)
+    return head, body
+
+
+def _clipped_text(value: str) -> str:
+    """``value`` clipped to MAX_FIELD, as JSON text (a peer, a store)."""
+    known = _texts.get(value)
+    if known is None:
+        if len(_texts) >= _TEXTS_LIMIT:
+            _texts.clear()
+        known = _texts[value] = _text(clip(value, MAX_FIELD))
+    return known
+
+
+def _answer_text(response: Any) -> tuple[str, str]:
+    """The ``decision`` and ``revision`` values of a Check line. Answers without caveat
+    information are shared response objects (the servicer's Answers), so the last one's
+    texts are kept with it: the entry holds the response, and identity decides."""
+    last = _last_answer[0]
+    if last[0] is response:
+        return last[1], last[2]
+    decision = PERMISSIONSHIP_DECISIONS.get(response.permissionship, "ERROR")
+    revision = _json(_check_revision(response))
+    _last_answer[0] = (response, decision, revision)
+    return decision, revision
+
+
 def check_line(
     listener: str,
     request_id: str,
@@ -378,21 +434,24 @@ def check_line(
 
     Checks are most of the calls a server answers, and building the event (a dict of every
     field, a nested dict, a sorted encoding) cost more than the check itself. This writes the
-    same text directly, field by field in :func:`encode`'s (sorted) order; the audit tests
-    pin that both give the same line for the same call, odd text and long values included.
+    same text directly, field by field in :func:`encode`'s (sorted) order, with the texts
+    that repeat from call to call (principal, peer, store, revision) made once; the audit
+    tests pin that both give the same line for the same call, odd text and long values
+    included.
     """
     store = request.store_id
-    fields = _check_fields(request)
+    permission = request.permission
+    head, principal_text = _principal_text(principal)
+    decision, revision = _answer_text(response)
     return (
-        f'{{"auth_method":{_text(principal.method)}'
-        f',"credential":{_text(clip(principal.credential_id, MAX_FIELD))}'
-        f',"decision":"{PERMISSIONSHIP_DECISIONS.get(response.permissionship, "ERROR")}"'
-        f',"detail":null,"event_id":"{new_id()}","items":null,"listener":{_text(listener)}'
-        f',"peer":{_text(clip(peer, MAX_FIELD))},"permission":{_text(fields["permission"])}'
-        f',"principal":{{"iss":{_text(principal.iss)}'
-        f',"sub":{_text(clip(principal.sub, MAX_FIELD))}}},"reason":null'
-        f',"request_id":{_text(request_id)},"resource":{_text(fields["resource"])}'
-        f',"revision":{_json(_check_revision(response))},"rpc":"{CHECK}","status":"OK"'
-        f',"store":{_text(clip(store, MAX_FIELD)) if store else "null"}'
-        f',"subject":{_text(fields["subject"])},"time":"{utc_text(started)}"}}'
+        f"{head}"
+        f',"decision":"{decision}"'
+        f',"detail":null,"event_id":"{new_id()}","items":null'
+        f',"listener":{_text(listener)},"peer":{_clipped_text(peer)}'
+        f',"permission":{_text(permission if len(permission) <= 128 else clip(permission, 128))}'
+        f'{principal_text},"reason":null'
+        f',"request_id":{_text(request_id)},"resource":{_text(_object(request.resource))}'
+        f',"revision":{revision},"rpc":"{CHECK}","status":"OK"'
+        f',"store":{_clipped_text(store) if store else "null"}'
+        f',"subject":{_text(_subject(request.subject))},"time":"{utc_text(started)}"}}'
     )

@@ -28,7 +28,15 @@ from server.auth.quote import quote
 from server.auth.verify import AuthFailure, TokenVerifier
 
 AUTHORIZATION = "authorization"
+_AUTHORIZATION_LENGTH = len(AUTHORIZATION)  # most keys differ in length: no lower() for them
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([!-~]+)")
+
+#: Header values already found well-formed, and the credential each carries: a caller sends
+#: the same header on every call until its token is renewed, and what is decided from the
+#: credential (verification, expiry, the key's currency) is still decided on every call.
+#: Bounded by clearing.
+_CREDENTIALS_LIMIT = 4096
+_credentials: dict[str, str] = {}
 
 Metadata = Sequence[tuple[str, str | bytes]]
 AuthContext = Mapping[str, Sequence[bytes]]
@@ -46,23 +54,32 @@ class Authenticator:
     certs: CertIdentities | None = None
 
     def authenticate(self, metadata: Metadata, auth_context: PeerContext) -> Principal:
-        values = [v for k, v in metadata if k.lower() == AUTHORIZATION]
-        if len(values) > 1:
-            raise AuthFailure("duplicate_authorization", f"{len(values)} headers")
-        if not values:
+        value: str | bytes | None = None
+        found = 0
+        for k, v in metadata:
+            if len(k) == _AUTHORIZATION_LENGTH and k.lower() == AUTHORIZATION:
+                value = v
+                found += 1
+        if found > 1:
+            raise AuthFailure("duplicate_authorization", f"{found} headers")
+        if value is None:
             if self.certs is not None:
                 principal = self.certs.authenticate(auth_context())
                 if principal is not None:
                     return principal
                 raise AuthFailure("no_credentials", "client certificate not in identities")
             raise AuthFailure("no_credentials")
-        value = values[0]
         if not isinstance(value, str):
             raise AuthFailure("bad_scheme", "binary value")
-        match = _BEARER.fullmatch(value)
-        if match is None:
-            raise AuthFailure("bad_scheme", quote(value.split(" ", 1)[0], 32))
-        credential = match.group(1)
+        credential = _credentials.get(value)
+        if credential is None:
+            match = _BEARER.fullmatch(value)
+            if match is None:
+                raise AuthFailure("bad_scheme", quote(value.split(" ", 1)[0], 32))
+            credential = match.group(1)
+            if len(_credentials) >= _CREDENTIALS_LIMIT:
+                _credentials.clear()
+            _credentials[value] = credential
         if looks_like_key(credential):
             if self.api_keys is None:
                 raise AuthFailure("api_key_not_accepted")

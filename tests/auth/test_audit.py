@@ -452,3 +452,44 @@ def test_a_checks_line_written_as_text_is_the_line_of_its_event(
     (_, as_text), (_, of_event) = lines.lines
     assert as_text == of_event
     assert json.loads(as_text)["store"] == (au.clip(request.store_id, au.MAX_FIELD) or None)
+
+
+def test_texts_a_check_line_keeps_between_calls_never_cross_into_another_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """check_line keeps the texts of the last principals, peers, stores and answer; calls
+    that alternate between them must each still get exactly their event's line."""
+    import dataclasses
+    import itertools
+
+    from server.auth import audit as au
+    from server.auth.gate import AuthConfig, Gate, Route
+    from server.auth.principal import Principal
+    from server.auth.scopes import Listener, policy_for
+
+    monkeypatch.setattr(au, "new_id", lambda: "e" * 32)
+    principals = [
+        Principal("svc:a", "iss-a", "jwt", frozenset(), frozenset(), "kid-a"),
+        Principal("svc:b", "iss-b", "api_key", frozenset(), frozenset(), "key-b"),
+    ]
+    calls = [
+        _check_call(),
+        _check_call(
+            store="other", token="tok-2", permissionship=core_pb2.PERMISSIONSHIP_NO_PERMISSION
+        ),
+        _check_call(token=None),
+    ]
+    peers = ["ipv4:127.0.0.1:1", "ipv6:[::1]:2"]
+    config = AuthConfig(Listener.DATA, None, None, _Lines())  # type: ignore[arg-type]
+    route = Route.of(config, au.CHECK, policy_for(au.CHECK))
+    general = dataclasses.replace(route, check=False)
+    for principal, (request, response), peer in itertools.product(principals, calls, peers):
+        lines = _Lines()
+        config = AuthConfig(Listener.DATA, None, None, lines)  # type: ignore[arg-type]
+        for each in (route, general):
+            gate = Gate(config, each, _Context(peer))  # type: ignore[arg-type]
+            gate.request_id, gate.started = "r-1", 1767225600.5
+            gate.principal, gate.request = principal, request
+            gate.succeeded(response)
+        (_, as_text), (_, of_event) = lines.lines
+        assert as_text == of_event
