@@ -1,7 +1,7 @@
 """An in-process server on port 0 per test, and ``rebac(...)``: the CLI run against it.
 
-The server is built the way the server tests build theirs (memory datastore, ``default``
-store), so CLI tests exercise the real gRPC path: argument parsing, the client, the wire, the
+The server is the server tests' (tests.servers: memory datastore, ``default`` store), so CLI
+tests exercise the real gRPC path: argument parsing, the client, the wire, the
 servicers, and the error mapping back. ``rebac(...)`` calls :func:`rebac.cli.main.main` in this
 process and returns the exit code with what it printed.
 """
@@ -17,30 +17,10 @@ import pytest
 
 from rebac.cli.main import main
 from rebac.client import Client
-from server.app import RebacServer, build_server, ensure_default_store, open_datastore
-from server.settings import Settings
+from server.app import RebacServer
+from tests.servers import SCHEMA, start_server
 
-SCHEMA = """\
-use expiration
-
-definition user {}
-
-definition group {
-    relation member: user | group#member
-}
-
-caveat on_weekday(day string) {
-    day != "saturday" && day != "sunday"
-}
-
-definition document {
-    relation owner: user | user with expiration
-    relation viewer: user | user:* | group#member | user with on_weekday
-    relation banned: user
-    permission edit = owner
-    permission view = (viewer + owner) - banned
-}
-"""
+__all__ = ["RELATIONSHIPS", "SCHEMA", "MakeServer", "Rebac", "Result"]
 
 RELATIONSHIPS = (
     "group:eng#member@user:alice",
@@ -75,18 +55,7 @@ def make_server() -> Iterator[MakeServer]:
     started: list[RebacServer] = []
 
     def make(interceptors: tuple[Any, ...] = (), **overrides: Any) -> RebacServer:
-        values: dict[str, Any] = {
-            "listen": "127.0.0.1:0",
-            "store": "memory:",
-            "grace_period": 2.0,
-            "watch_poll_interval": 0.02,
-            **overrides,
-        }
-        settings = Settings(**values)
-        datastore = open_datastore(settings)
-        ensure_default_store(datastore, "default")
-        server = build_server(settings, datastore, interceptors)
-        server.start()
+        server = start_server(interceptors, **overrides)
         started.append(server)
         return server
 

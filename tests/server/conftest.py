@@ -1,7 +1,6 @@
-"""An in-process server on port 0 per test, and a client for it.
+"""An in-process server on port 0 per test (tests.servers), and a client for it.
 
-Each test gets a fresh server over an in-memory datastore (cheap: well under 100 ms), so tests
-never see each other's stores. ``make_server`` builds one with other settings.
+``make_server`` builds one with other settings.
 """
 
 from __future__ import annotations
@@ -12,30 +11,10 @@ from typing import Any
 import pytest
 
 from rebac.client import Client
-from server.app import RebacServer, build_server, ensure_default_store, open_datastore
-from server.settings import Settings
+from server.app import RebacServer
+from tests.servers import SCHEMA, start_server
 
-SCHEMA = """
-use expiration
-
-definition user {}
-
-definition group {
-    relation member: user | group#member
-}
-
-caveat on_weekday(day string) {
-    day != "saturday" && day != "sunday"
-}
-
-definition document {
-    relation owner: user | user with expiration
-    relation viewer: user | user:* | group#member | user with on_weekday
-    relation banned: user
-    permission edit = owner
-    permission view = (viewer + owner) - banned
-}
-"""
+__all__ = ["SCHEMA", "MakeServer"]
 
 MakeServer = Callable[..., tuple[RebacServer, Client]]
 
@@ -46,18 +25,7 @@ def make_server() -> Iterator[MakeServer]:
     started: list[tuple[RebacServer, Client]] = []
 
     def make(**overrides: Any) -> tuple[RebacServer, Client]:
-        values: dict[str, Any] = {
-            "listen": "127.0.0.1:0",
-            "store": "memory:",
-            "grace_period": 2.0,
-            "watch_poll_interval": 0.02,
-            **overrides,
-        }
-        settings = Settings(**values)
-        datastore = open_datastore(settings)
-        ensure_default_store(datastore, "default")
-        server = build_server(settings, datastore)
-        server.start()
+        server = start_server(**overrides)
         client = Client(server.address, "default", timeout=10)
         started.append((server, client))
         return server, client

@@ -17,10 +17,10 @@ from rebac.api.v1 import core_pb2, permission_service_pb2, permission_service_pb
 from rebac.client import Client
 from rebac.errors import InvalidField
 from rebac.model import Permissionship
-from server.app import RebacServer, build_server, ensure_default_store, open_datastore
+from server.app import RebacServer
 from server.errors import REQUEST_ID_KEY
 from server.interceptors import RequestInterceptor
-from server.settings import Settings
+from tests.servers import start_server
 
 
 def _obj(t: str, i: str) -> core_pb2.ObjectReference:
@@ -134,11 +134,7 @@ class PassThrough(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
 
 def test_with_a_plain_interceptor_a_method_is_wrapped_once_for_all_its_calls() -> None:
-    settings = Settings(listen="127.0.0.1:0", store="memory:")
-    datastore = open_datastore(settings)
-    ensure_default_store(datastore, "default")
-    server = build_server(settings, datastore, interceptors=[PassThrough()])
-    server.start()
+    server = start_server([PassThrough()])
     try:
         interceptor = next(
             i
