@@ -177,11 +177,12 @@ class Checker:
         flats: FlatCache | None = None,
     ):
         self.plan = plan
-        self.flats = flats
         self.index = index
         # The stored index (None over a contextual overlay): the flat paths read its dicts,
         # and its small slots hold the shared key tuples that _holds matches by identity.
         self.stored = index if isinstance(index, RelationshipIndex) else None
+        # Flattened entries describe the stored index only: over an overlay, none are used.
+        self.flats = flats if self.stored is not None else None
         self.cache = cache
         self.closures = closures
         self.deadline = (
