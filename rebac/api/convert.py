@@ -421,11 +421,30 @@ def context_in(message: struct_pb2.Struct, present: bool) -> dict[str, Any] | No
     return struct_in(message) if present else None
 
 
-def check_item_in(message: perm.CheckBulkRequestItem, field: str) -> CheckItem:
-    return CheckItem(
-        object_in(message.resource, f"{field}.resource"),
-        relation_in(message.permission, f"{field}.permission"),
-        subject_in(message.subject, f"{field}.subject"),
+#: A bulk check item as the servicer hands it to the engine: resource, permission, subject,
+#: context (a plain tuple: a frozen dataclass per item costs more than its conversion).
+CheckItemParts = tuple[ObjectRef, str, SubjectRef, "dict[str, Any] | None"]
+
+
+def check_item_in(message: perm.CheckBulkRequestItem, index: int) -> CheckItemParts:
+    """Item ``index`` of a bulk check. The names of its fields (``items[3].resource``) are
+    made only for an item that is refused: the first attempt names them without the index,
+    and a refused item is converted again with it, failing the same way with the full name."""
+    try:
+        return _check_item(message, "resource", "permission", "subject")
+    except InvalidField:
+        pass
+    at = f"items[{index}]"
+    return _check_item(message, f"{at}.resource", f"{at}.permission", f"{at}.subject")
+
+
+def _check_item(
+    message: perm.CheckBulkRequestItem, resource: str, permission: str, subject: str
+) -> CheckItemParts:
+    return (
+        object_in(message.resource, resource),
+        relation_in(message.permission, permission),
+        subject_in(message.subject, subject),
         context_in(message.context, message.HasField("context")),
     )
 

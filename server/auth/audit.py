@@ -98,6 +98,8 @@ def _line_encoder() -> Callable[[Any], str]:
 encode = _line_encoder()
 CHECK = "/rebac.api.v1.PermissionService/Check"
 CHECK_BULK = "/rebac.api.v1.PermissionService/CheckBulk"
+#: Admitted calls whose line is made and written later (Gate.succeeded): the checks.
+DEFERRED = frozenset({CHECK, CHECK_BULK})
 
 
 class AuditLog:

@@ -71,15 +71,26 @@ class Route:
     audited: bool
     #: no scope, but an authenticated caller (reflection describes the API only)
     reflection: bool
-    #: Check: an admitted call's line is written later, as text, by the audit log's writer
-    #: (:meth:`~server.auth.audit.AuditLog.write_later`, :func:`~server.auth.audit.check_line`)
+    #: Check: an admitted call's line is made as text (:func:`~server.auth.audit.check_line`)
     check: bool = False
+    #: Check and CheckBulk: an admitted call's line is made and written later, by the audit
+    #: log's writer (:meth:`~server.auth.audit.AuditLog.write_later`): they are most of the
+    #: calls, and a bulk check's line describes every item
+    deferred: bool = False
 
     @classmethod
     def of(cls, config: AuthConfig, method: str, policy: MethodPolicy | None) -> Route:
         admin = is_admin_action(policy, config.listener)
         audited = admin or config.audit_calls
-        return cls(method, policy, admin, audited, is_reflection(method), method == au.CHECK)
+        return cls(
+            method,
+            policy,
+            admin,
+            audited,
+            is_reflection(method),
+            check=method == au.CHECK,
+            deferred=method in au.DEFERRED and not admin,
+        )
 
 
 class Gate:
@@ -231,10 +242,12 @@ class Gate:
         if self._written or not self.route.audited:
             self._written = True
             return
-        if self.route.check and response is not None and self.principal is not None:
+        route = self.route
+        if route.deferred and response is not None and self.principal is not None:
             # The hot path: the line is made and written later, by the audit log's writer.
             self._written = True
-            self.config.audit.write_later(self._check_line, self._peer(), response)
+            make = self._check_line if route.check else self._success_line
+            self.config.audit.write_later(make, self._peer(), response)
             return
         self._write(self._success(response))
 
@@ -252,7 +265,10 @@ class Gate:
             )
         except Exception:  # describing a call must never fail it: the general path instead
             log.exception("audit: cannot write a %s line as text", self.route.method)
-            return au.encode(self._success(response, peer))
+            return self._success_line(peer, response)
+
+    def _success_line(self, peer: str, response: Any) -> str:
+        return au.encode(self._success(response, peer))
 
     def _success(self, response: Any, peer: str | None = None) -> dict[str, Any]:
         event = self._event(peer)

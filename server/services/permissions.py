@@ -120,28 +120,28 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
                 f"items: {len(request.items)} checks in one request, more than the maximum "
                 f"of {limit}"
             )
-        items = [cv.check_item_in(item, f"items[{i}]") for i, item in enumerate(request.items)]
+        items = [cv.check_item_in(item, i) for i, item in enumerate(request.items)]
         contextual = cv.contextual_in(request.contextual_relationships)
         consistency = cv.consistency_in(request.consistency, request.HasField("consistency"))
         engine = self.deps.datastore.engine(cv.store_id_in(request.store_id))
         budget = self.deps.control.budget(context)
-        pairs: list[pb.CheckBulkResponsePair] = []
+        end = budget.end
+        # The pairs are added to the response in place: building them apart and handing the
+        # list to the response's constructor copies every pair once more.
+        response = pb.CheckBulkResponse()
+        pairs = response.pairs
         # Held across items so that the head cannot move: every item sees one revision.
         with engine.lock:
             snapshot = engine.snapshot(consistency)
             if contextual:  # a request error, not one per item
                 snapshot.prepare(contextual)
-            for raw, item in zip(request.items, items, strict=True):
+            for raw, (resource, permission, subject, ctx) in zip(request.items, items, strict=True):
                 budget.check()
-                pair = pb.CheckBulkResponsePair(request=raw)
+                pair = pairs.add()
+                pair.request.CopyFrom(raw)
                 try:
                     r = snapshot.check(
-                        item.resource,
-                        item.permission,
-                        item.subject,
-                        item.context,
-                        contextual=contextual,
-                        deadline=budget.end,
+                        resource, permission, subject, ctx, contextual=contextual, deadline=end
                     )
                 except DeadlineExceeded:
                     raise  # the call is out of time, not this item
@@ -152,9 +152,8 @@ class PermissionServicer(pb_grpc.PermissionServiceServicer):
                     info = cv.caveat_info_out(r.missing_context)
                     if info is not None:
                         pair.item.partial_caveat_info.CopyFrom(info)
-                pairs.append(pair)
-            token = snapshot.token
-        return pb.CheckBulkResponse(checked_at=cv.token_out(token), pairs=pairs)
+            response.checked_at.token = snapshot.token
+        return response
 
     def Expand(self, request: pb.ExpandRequest, context: grpc.ServicerContext) -> pb.ExpandResponse:
         resource = cv.object_in(request.resource, "resource")

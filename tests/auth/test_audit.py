@@ -291,7 +291,10 @@ def test_a_check_line_that_cannot_be_written_as_text_is_the_event_line(
     lines = _Lines()
     config = AuthConfig(Listener.DATA, None, None, lines)  # type: ignore[arg-type]
     route = Route.of(config, au.CHECK, policy_for(au.CHECK))
-    for each, make in ((dataclasses.replace(route, check=False), au.check_line), (route, broken)):
+    for each, make in (
+        (dataclasses.replace(route, check=False, deferred=False), au.check_line),
+        (route, broken),
+    ):
         monkeypatch.setattr(au, "check_line", make)
         gate = Gate(config, each, _Context("ipv4:127.0.0.1:1"))  # type: ignore[arg-type]
         gate.principal, gate.request, gate.started = principal, request, 1767225600.0
@@ -442,7 +445,7 @@ def test_a_checks_line_written_as_text_is_the_line_of_its_event(
     config = AuthConfig(Listener.DATA, None, None, lines)  # type: ignore[arg-type]
     route = Route.of(config, au.CHECK, policy_for(au.CHECK))
     assert route.check
-    general = dataclasses.replace(route, check=False)
+    general = dataclasses.replace(route, check=False, deferred=False)
     for each in (route, general):
         gate = Gate(config, each, _Context(peer))  # type: ignore[arg-type]
         gate.request_id, gate.started = request_id, 1767225600.25
@@ -482,7 +485,7 @@ def test_texts_a_check_line_keeps_between_calls_never_cross_into_another_call(
     peers = ["ipv4:127.0.0.1:1", "ipv6:[::1]:2"]
     config = AuthConfig(Listener.DATA, None, None, _Lines())  # type: ignore[arg-type]
     route = Route.of(config, au.CHECK, policy_for(au.CHECK))
-    general = dataclasses.replace(route, check=False)
+    general = dataclasses.replace(route, check=False, deferred=False)
     for principal, (request, response), peer in itertools.product(principals, calls, peers):
         lines = _Lines()
         config = AuthConfig(Listener.DATA, None, None, lines)  # type: ignore[arg-type]

@@ -155,3 +155,31 @@ def test_with_a_plain_interceptor_a_method_is_wrapped_once_for_all_its_calls() -
         assert interceptor._wrapped[CHECK][1] is first
     finally:
         server.stop(0)
+
+
+def test_a_malformed_bulk_item_is_refused_naming_its_index(
+    client: Client, server: RebacServer
+) -> None:
+    """Bulk items are converted without their field names; a refused one is named in full."""
+    from tests.servers import SCHEMA
+
+    client.write_schema(SCHEMA)
+    good = permission_service_pb2.CheckBulkRequestItem(
+        resource=_obj("document", "doc"), permission="view", subject=_subject("user", "ann")
+    )
+    bad = permission_service_pb2.CheckBulkRequestItem(
+        resource=_obj("document", "d 1"), permission="view", subject=_subject("user", "ann")
+    )
+    request = permission_service_pb2.CheckBulkRequest(store_id="default", items=[good, good, bad])
+    with grpc.insecure_channel(server.address) as channel:
+        stub = permission_service_pb2_grpc.PermissionServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.CheckBulk(request, timeout=10)
+        answered = stub.CheckBulk(
+            permission_service_pb2.CheckBulkRequest(store_id="default", items=[good, good]),
+            timeout=10,
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "items[2].resource.object_id" in refused.value.details()  # type: ignore[attr-defined]
+    assert [p.request for p in answered.pairs] == [good, good]
+    assert answered.checked_at.token
