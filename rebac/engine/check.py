@@ -278,6 +278,8 @@ class Checker:
             self.memo[key] = v
         return v
 
+    # -- the one place every subproblem goes through --------------------------------------------
+
     def dispatch(self, rtype: str, rid: str, rel: str) -> Value:
         key = (rtype, rid, rel)
         v = self.memo.get(key, _MISSING)
