@@ -31,10 +31,10 @@ AUTHORIZATION = "authorization"
 _AUTHORIZATION_LENGTH = len(AUTHORIZATION)  # most keys differ in length: no lower() for them
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([!-~]+)")
 
-#: Header values already found well-formed, and the credential each carries: a caller sends
-#: the same header on every call until its token is renewed, and what is decided from the
-#: credential (verification, expiry, the key's currency) is still decided on every call.
-#: Bounded by clearing.
+#: Header values already found well-formed, and the token each carries: a caller sends the
+#: same header on every call until its token is renewed, and what is decided from the token
+#: (verification, expiry, the key's currency) is still decided on every call. Bounded by
+#: clearing. API keys are not kept: the server holds them as digests only.
 _CREDENTIALS_LIMIT = 4096
 _credentials: dict[str, str] = {}
 
@@ -77,9 +77,10 @@ class Authenticator:
             if match is None:
                 raise AuthFailure("bad_scheme", quote(value.split(" ", 1)[0], 32))
             credential = match.group(1)
-            if len(_credentials) >= _CREDENTIALS_LIMIT:
-                _credentials.clear()
-            _credentials[value] = credential
+            if not looks_like_key(credential):  # API keys are kept as digests only
+                if len(_credentials) >= _CREDENTIALS_LIMIT:
+                    _credentials.clear()
+                _credentials[value] = credential
         if looks_like_key(credential):
             if self.api_keys is None:
                 raise AuthFailure("api_key_not_accepted")

@@ -243,3 +243,14 @@ def test_a_list_audience_is_refused_by_the_admin_listener(shared: Deployment, ke
     assert call(rsa.sign(claims())) is grpc.StatusCode.UNAUTHENTICATED  # data-plane token
     assert shared.spy.calls[before:] == []
     assert call(rsa.sign(admin_claims())) is grpc.StatusCode.OK
+
+
+def test_an_api_key_is_not_kept_in_the_header_cache(shared: Deployment) -> None:
+    """Well-formed bearer headers are remembered with their token; an API key never is, so
+    the process holds a presented key no longer than its call (keys are stored as digests)."""
+    from server.auth import authenticate
+
+    presented = "Bearer rbk_" + "x" * 40
+    outcome = shared.unary(_md(presented))
+    assert outcome.code is grpc.StatusCode.UNAUTHENTICATED
+    assert presented not in authenticate._credentials
