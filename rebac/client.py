@@ -645,8 +645,10 @@ class Client:
         last: str | None = None
         token = ""
         for m in self._stream(self._rels.Read, request, timeout):
-            found.append(_relationship_in(m.relationship))
-            last, token = m.after_result_cursor.token, m.read_at.token
+            for result in m.results:
+                found.append(_relationship_in(result.relationship))
+                last = result.after_result_cursor.token
+            token = m.read_at.token
         return ReadPage(found, last, token)
 
     def import_relationships(

@@ -216,16 +216,28 @@ def relationship_in(message: core.Relationship, field: str) -> Relationship:
 
 
 def relationship_out(rel: Relationship) -> core.Relationship:
-    out = core.Relationship(
-        resource=object_out(rel.resource), relation=rel.relation, subject=subject_out(rel.subject)
-    )
+    out = core.Relationship()
+    relationship_into(out, rel)
+    return out
+
+
+def relationship_into(out: core.Relationship, rel: Relationship) -> None:
+    """``rel`` written into the (empty) message ``out``, field by field: a message that is
+    part of a larger one (a Read result) is filled in place instead of built and copied."""
+    resource, subject = rel.resource, rel.subject
+    out.resource.object_type = resource.type
+    out.resource.object_id = resource.id
+    out.relation = rel.relation
+    out.subject.object.object_type = subject.type
+    out.subject.object.object_id = subject.id
+    if subject.relation:
+        out.subject.optional_relation = subject.relation
     if rel.caveat_name is not None:
         out.optional_caveat.caveat_name = rel.caveat_name
         if rel.caveat_context:
             out.optional_caveat.context.update(dict(rel.caveat_context))
     if rel.expires_at is not None:
         out.optional_expires_at.FromDatetime(rel.expires_at.astimezone(UTC))
-    return out
 
 
 #: The request field of every query that carries request-scoped relationships.

@@ -22,7 +22,7 @@ from server.calls import Budget
 from server.errors import InvalidField
 from server.services.base import Deps, Query
 
-#: Relationships fetched from the store per round trip of a Read stream.
+#: Relationships fetched from the store per round trip of a Read stream, and sent per message.
 READ_PAGE = 500
 
 
@@ -114,14 +114,20 @@ class RelationshipServicer(pb_grpc.RelationshipServiceServicer):
                 engine.store, engine.store_id, filter, revision, position, page_size, budget
             )
             cursor_after = query.cursors(revision)  # one per relationship: the MAC prefix once
-            for sent, rel in enumerate(pages):
+            sent = 0
+            for page in pages:  # one message per page fetched from the store
+                if limit is not None:
+                    page = page[: limit - sent]
+                message = pb.ReadResponse(read_at=token)
+                results = message.results
+                for rel in page:
+                    result = results.add()
+                    cv.relationship_into(result.relationship, rel)
+                    result.after_result_cursor.token = cursor_after(rel.key)
+                sent += len(page)
+                yield message
                 if limit is not None and sent >= limit:
                     return
-                yield pb.ReadResponse(
-                    read_at=token,
-                    relationship=cv.relationship_out(rel),
-                    after_result_cursor=cv.cursor_out(cursor_after(rel.key)),
-                )
 
     def Import(
         self, request_iterator: Iterator[pb.ImportRequest], context: grpc.ServicerContext
@@ -215,13 +221,14 @@ def _pages(
     position: Position,
     page_size: int,
     budget: Budget,
-) -> Iterator[Relationship]:
-    """Matching relationships after ``position`` at ``revision``, fetched a page at a time."""
+) -> Iterator[list[Relationship]]:
+    """The non-empty pages of the relationships matching after ``position`` at ``revision``."""
     after = position or None
     while True:
         budget.check()
         page = store.read(store_id, filter, revision=revision, limit=page_size, after=after)
-        yield from page
+        if page:
+            yield page
         if len(page) < page_size:
             return
         after = page[-1].key

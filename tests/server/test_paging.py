@@ -171,3 +171,49 @@ def test_a_lookup_without_results_is_one_message_with_the_end(
     )
     assert len(only.subjects) == 0 and only.end.complete
     assert only.end.looked_up_at.token and not only.end.after_result_cursor.token
+
+
+def test_read_sends_a_page_of_relationships_to_a_message(
+    client: Client, server: RebacServer
+) -> None:
+    """Read streams its relationships 500 to a message (the store page it fetched), each with
+    the cursor that resumes after it, and stops exactly at a limit."""
+    from rebac.api.v1 import relationship_service_pb2, relationship_service_pb2_grpc
+    from server.services.relationships import READ_PAGE
+
+    _load(client, 1203)  # 1,203 document viewers, 1,203 group members, one wildcard
+
+    def read(limit: int = 0, cursor: str = "") -> list[Any]:
+        request = relationship_service_pb2.ReadRequest(
+            store_id="default",
+            filter=core_pb2.RelationshipFilter(resource_type="document"),
+            optional_limit=limit,
+            optional_cursor=core_pb2.Cursor(token=cursor) if cursor else None,
+        )
+        with grpc.insecure_channel(server.address) as channel:
+            stub = relationship_service_pb2_grpc.RelationshipServiceStub(channel)
+            return list(stub.Read(request, timeout=30))
+
+    everything = read()
+    assert [len(m.results) for m in everything] == [READ_PAGE, READ_PAGE, 204]
+    assert len({m.read_at.token for m in everything}) == 1
+    texts = [
+        f"{r.relationship.resource.object_id}#{r.relationship.subject.object.object_id}"
+        for m in everything
+        for r in m.results
+    ]
+    assert len(set(texts)) == 1204
+    middle = everything[1].results[123]
+    rest = read(cursor=middle.after_result_cursor.token)
+    resumed = [
+        f"{r.relationship.resource.object_id}#{r.relationship.subject.object.object_id}"
+        for m in rest
+        for r in m.results
+    ]
+    assert resumed == texts[READ_PAGE + 124 :]
+    limited = read(limit=700)
+    assert [len(m.results) for m in limited] == [READ_PAGE, 200]
+    assert client.read_relationships(RelationshipFilter("document"), limit=700).cursor == (
+        limited[-1].results[-1].after_result_cursor.token
+    )
+    assert read(limit=0, cursor=limited[-1].results[-1].after_result_cursor.token)

@@ -192,14 +192,13 @@ class ReadRequest(_message.Message):
 Global___ReadRequest: _TypeAlias = ReadRequest  # noqa: Y015
 
 @_typing.final
-class ReadResponse(_message.Message):
+class ReadResult(_message.Message):
+    """One relationship read, with the cursor that resumes the read after it."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
-    READ_AT_FIELD_NUMBER: _builtins.int
     RELATIONSHIP_FIELD_NUMBER: _builtins.int
     AFTER_RESULT_CURSOR_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def read_at(self) -> _core_pb2.ConsistencyToken: ...
     @_builtins.property
     def relationship(self) -> _core_pb2.Relationship: ...
     @_builtins.property
@@ -207,13 +206,41 @@ class ReadResponse(_message.Message):
     def __init__(
         self,
         *,
-        read_at: _core_pb2.ConsistencyToken | None = ...,
         relationship: _core_pb2.Relationship | None = ...,
         after_result_cursor: _core_pb2.Cursor | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["after_result_cursor", b"after_result_cursor", "read_at", b"read_at", "relationship", b"relationship"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after_result_cursor", b"after_result_cursor", "relationship", b"relationship"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_result_cursor", b"after_result_cursor", "read_at", b"read_at", "relationship", b"relationship"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_result_cursor", b"after_result_cursor", "relationship", b"relationship"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadResult: _TypeAlias = ReadResult  # noqa: Y015
+
+@_typing.final
+class ReadResponse(_message.Message):
+    """A stream of the matching relationships in order, many to a message (as the lookups send
+    theirs: a stream message costs the server a send and a wait for its completion, far more
+    than a relationship does). Nothing matching: no message.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READ_AT_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def read_at(self) -> _core_pb2.ConsistencyToken: ...
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReadResult]: ...
+    def __init__(
+        self,
+        *,
+        read_at: _core_pb2.ConsistencyToken | None = ...,
+        results: _abc.Iterable[Global___ReadResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["read_at", b"read_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["read_at", b"read_at", "results", b"results"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
