@@ -442,7 +442,6 @@ def check_line(
     included.
     """
     store = request.store_id
-    permission = request.permission
     head, principal_text = _principal_text(principal)
     decision, revision = _answer_text(response)
     return (
@@ -450,7 +449,7 @@ def check_line(
         f',"decision":"{decision}"'
         f',"detail":null,"event_id":"{new_id()}","items":null'
         f',"listener":{_text(listener)},"peer":{_clipped_text(peer)}'
-        f',"permission":{_text(permission if len(permission) <= 128 else clip(permission, 128))}'
+        f',"permission":{_text(clip(request.permission, 128))}'
         f'{principal_text},"reason":null'
         f',"request_id":{_text(request_id)},"resource":{_text(_object(request.resource))}'
         f',"revision":{revision},"rpc":"{CHECK}","status":"OK"'

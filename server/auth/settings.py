@@ -124,8 +124,8 @@ class AuthSettings(BaseModel):
         0.05,
         ge=0,
         le=10,
-        description="seconds an admitted Check's audit line may wait to be written with others "
-        "(0: every line at once)",
+        description="seconds the audit line of an admitted Check or CheckBulk may wait to be "
+        "written with others (0: every line at once)",
     )
 
     _split_lists = field_validator(
