@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.__main__ import main
 from benchmarks.datasets import DATASETS, deep, deep_pairs
+from benchmarks.grpc_floor import compare_servers
 from benchmarks.measure import Summary, percentile
 from benchmarks.runners import Budget, Concurrency
 from benchmarks.suite import Options, Suite
@@ -114,6 +115,16 @@ def test_grpc_runner_against_rebac_serve_with_the_floor(monkeypatch: pytest.Monk
     ], kinds
     assert any(k.startswith("grpc_floor_ratio/docs/") for k in report.derived())
     assert report.datasets[0].server_import_s is not None
+
+
+def test_floor_compare_measures_the_synchronous_and_the_asyncio_floor() -> None:
+    lines = compare_servers(workers=1, clients=1, seconds=0.1, repeats=2)
+    runs = lines[:-1]
+    assert [line.split()[1] for line in runs] == ["sync", "aio", "sync", "aio"]
+    for line in runs:  # both floors answered every call
+        assert line.endswith("errors 0") and not line.split()[2].startswith("0"), line
+    ratio = float(lines[-1].rsplit(" ", 1)[1])
+    assert 0.0 < ratio < 100.0
 
 
 def _run_json(path: Path, median: float, per_s: float) -> Path:
