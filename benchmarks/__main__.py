@@ -29,7 +29,7 @@ from benchmarks.datasets import DATASETS
 from benchmarks.peers import PEER_CHOICES, PEERS, selected_peers
 from benchmarks.progress import Progress
 from benchmarks.report import compare, machine, plot, print_report
-from benchmarks.suite import DEFAULT_SIZES, Options, Suite
+from benchmarks.suite import DEFAULT_SIZES, GRPC_REPEATS, Options, Suite
 from benchmarks.targets import MODES
 from benchmarks.workloads import DEEP_WORKLOADS, WORKLOADS
 
@@ -146,7 +146,7 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grpc-repeats",
         type=_at_least_one,
-        default=3,
+        default=GRPC_REPEATS,
         help="interleaved repetitions of the gRPC check cells and the floor",
     )
     p.add_argument(

@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from concurrent import futures
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -203,10 +204,21 @@ def main(argv: list[str] | None = None) -> int:
 class FloorProcess:
     """The floor server as a child process on a free loopback port; a context manager."""
 
-    def __init__(self, workers: int, threads: int = 16, *, aio: bool = False):
+    def __init__(
+        self,
+        workers: int,
+        threads: int = 16,
+        *,
+        aio: bool = False,
+        prefix: Sequence[str] = (),
+        startup_timeout: float = 30.0,
+    ):
+        """``prefix``: a command the floor runs under (a profiler, e.g. valgrind)."""
         self.address = f"127.0.0.1:{free_port()}"
+        self.startup_timeout = startup_timeout
         self.proc = subprocess.Popen(
             [
+                *prefix,
                 sys.executable,
                 "-m",
                 "benchmarks.grpc_floor",
@@ -225,7 +237,7 @@ class FloorProcess:
 
     def __enter__(self) -> FloorProcess:
         try:
-            wait_until_serving(self.address, self.proc, 30.0)
+            wait_until_serving(self.address, self.proc, self.startup_timeout)
         except BaseException:
             self.stop()
             raise

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,6 +95,10 @@ class Report:
                 if floor and floor.ops_per_s:
                     name = f"grpc_floor_ratio/{r.dataset}/{r.concurrency}/{r.consistency}"
                     out[name] = round(r.ops_per_s / floor.ops_per_s, 3)
+        ratios = [v for k, v in out.items() if k.startswith("grpc_floor_ratio/")]
+        if ratios:  # the matrix in two figures: its middle and its lowest cell
+            out["grpc_floor_ratio_median"] = round(statistics.median(ratios), 3)
+            out["grpc_floor_ratio_lowest"] = min(ratios)
         for mode in ("minimize_latency", "fully_consistent"):
             deep = by_key.get(f"deep/inprocess/threads:1/{mode}/deep_check")
             direct = by_key.get(f"deep/inprocess/threads:1/{mode}/direct_check")

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.measure import process_tree, rss_bytes
@@ -63,13 +64,24 @@ def wait_until_serving(address: str, proc: subprocess.Popen[bytes], timeout: flo
 class ServerProcess:
     """``rebac serve --workers N`` in a temporary data directory; a context manager."""
 
-    def __init__(self, workers: int, *, threads: int = 16, log: Path | None = None):
+    def __init__(
+        self,
+        workers: int,
+        *,
+        threads: int = 16,
+        log: Path | None = None,
+        prefix: Sequence[str] = (),
+        startup_timeout: float = STARTUP_TIMEOUT,
+    ):
+        """``prefix``: a command the server runs under (a profiler, e.g. valgrind)."""
         self._tmp = tempfile.TemporaryDirectory(prefix="rebac-bench-serve-")
         self.data_dir = Path(self._tmp.name)
         self.address = f"127.0.0.1:{free_port()}"
         self.workers = workers
         self.log_path = log or self.data_dir / "server.log"
+        self.startup_timeout = startup_timeout
         args = [
+            *prefix,
             sys.executable,
             "-m",
             "rebac.cli",
@@ -94,7 +106,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         try:
-            wait_until_serving(self.address, self.proc, STARTUP_TIMEOUT)
+            wait_until_serving(self.address, self.proc, self.startup_timeout)
         except BaseException:
             self.stop()
             raise

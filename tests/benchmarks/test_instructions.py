@@ -1,4 +1,5 @@
-"""benchmarks.instructions: callgrind's totals read back, and a clear word without valgrind."""
+"""benchmarks.instructions and server_instructions: callgrind's totals read back and reported, and
+a clear word without valgrind."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import instructions
+from benchmarks import instructions, server_instructions
 
 
 def test_counts_reads_the_event_totals_of_a_callgrind_file(tmp_path: Path) -> None:
@@ -22,4 +23,20 @@ def test_without_valgrind_it_says_what_is_missing(
 ) -> None:
     monkeypatch.setattr("benchmarks.instructions.shutil.which", lambda _tool: None)
     assert instructions.main(["--size", "100"]) == 2
+    assert "needs valgrind and callgrind_control on PATH" in capsys.readouterr().err
+
+
+def test_server_instructions_reports_each_server_per_call_and_rebacs_own() -> None:
+    lines = server_instructions.report({"rebac": 5_000_000, "floor": 3_600_000}, 10)
+    assert lines[1].split() == ["rebac", "serve", "500,000"]
+    assert lines[2].split() == ["grpcio", "floor", "360,000"]
+    assert lines[3].split()[:3] == ["rebac's", "own", "140,000"]
+    assert lines[3].endswith("(floor / rebac 0.720)")
+
+
+def test_server_instructions_without_valgrind_says_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("benchmarks.server_instructions.shutil.which", lambda _tool: None)
+    assert server_instructions.main(["--size", "100"]) == 2
     assert "needs valgrind and callgrind_control on PATH" in capsys.readouterr().err

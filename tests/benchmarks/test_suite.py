@@ -113,7 +113,11 @@ def test_grpc_runner_against_rebac_serve_with_the_floor(monkeypatch: pytest.Monk
     assert kinds[:8] == ["grpc check", "grpc check", "floor", "floor"] * 2 and kinds[8:] == [
         f"grpc {w}" for w in WORKLOADS if w not in ("check", "import")
     ], kinds
-    assert any(k.startswith("grpc_floor_ratio/docs/") for k in report.derived())
+    derived = report.derived()
+    cells = [v for k, v in derived.items() if k.startswith("grpc_floor_ratio/docs/")]
+    assert len(cells) == 2  # threads and procs, one consistency mode
+    assert derived["grpc_floor_ratio_lowest"] == min(cells)
+    assert derived["grpc_floor_ratio_median"] == round((cells[0] + cells[1]) / 2, 3)
     assert report.datasets[0].server_import_s is not None
 
 
