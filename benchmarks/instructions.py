@@ -111,6 +111,12 @@ def measure(size: int, checks: int, keep: Path | None = None) -> dict[str, int]:
         return counts(out_file)
 
 
+def valgrind_missing() -> str | None:
+    """What to tell the user when valgrind's tools are not on PATH (None: they are)."""
+    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
+    return f"needs {' and '.join(missing)} on PATH (e.g. apt install valgrind)" if missing else None
+
+
 def _wait_alive(proc: subprocess.Popen[bytes], path: Path) -> None:
     while not path.exists():
         if proc.poll() is not None:
@@ -133,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child is not None:
         child(args.size, args.checks, args.child)
         return 0
-    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
+    missing = valgrind_missing()
     if missing:
-        print(f"needs {' and '.join(missing)} on PATH (e.g. apt install valgrind)", file=sys.stderr)
+        print(missing, file=sys.stderr)
         return 2
     found = measure(args.size, args.checks, args.keep)
     ir, misses = found.get("Ir", 0), found.get("D1mr", 0)

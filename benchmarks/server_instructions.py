@@ -20,7 +20,6 @@ minute or two.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from benchmarks.datasets import DATASETS
 from benchmarks.grpc_floor import FloorProcess
-from benchmarks.instructions import counts
+from benchmarks.instructions import counts, valgrind_missing
 from benchmarks.loading import STORE_ID, batches, load_engine
 from benchmarks.runners import Budget, run_threads
 from benchmarks.server import ServerProcess
@@ -124,9 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--checks", type=int, default=2000, help="checks counted")
     p.add_argument("--keep", type=Path, help="keep the callgrind output files in this folder")
     args = p.parse_args(argv)
-    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
+    missing = valgrind_missing()
     if missing:
-        print(f"needs {' and '.join(missing)} on PATH (e.g. apt install valgrind)", file=sys.stderr)
+        print(missing, file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="rebac-server-instructions-") as tmp:
         out_dir = args.keep or Path(tmp)

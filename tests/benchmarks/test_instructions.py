@@ -37,6 +37,6 @@ def test_server_instructions_reports_each_server_per_call_and_rebacs_own() -> No
 def test_server_instructions_without_valgrind_says_what_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("benchmarks.server_instructions.shutil.which", lambda _tool: None)
+    monkeypatch.setattr("shutil.which", lambda _tool: None)
     assert server_instructions.main(["--size", "100"]) == 2
     assert "needs valgrind and callgrind_control on PATH" in capsys.readouterr().err
