@@ -44,6 +44,8 @@ def _run_and_kill(path: Path, iteration: int, rng: random.Random) -> list[tuple[
     def collect() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
+            if not line.endswith("\n"):
+                break  # cut short by the kill: an acknowledgment is a whole line
             name, rev = line.split()
             acked.append((name, int(rev)))
             first.set()
