@@ -53,8 +53,9 @@ def callgrind(out_file: Path) -> list[str]:
     ]
 
 
-def _count(pid: int, spec: GrpcSpec, ops: list[Op]) -> int:
-    """Ask ``ops`` twice uncounted, then once counted; returns the calls that failed."""
+def _count(pid: int, spec: GrpcSpec, ops: list[Op]) -> tuple[int, int]:
+    """Ask ``ops`` twice uncounted, then once counted; returns the calls counted and how many
+    of them failed or answered wrongly."""
     target = spec.open()
     try:
         budget = Budget(3600.0, len(ops), warmup=0)
@@ -65,13 +66,13 @@ def _count(pid: int, spec: GrpcSpec, ops: list[Op]) -> int:
         subprocess.run(
             ["callgrind_control", "-i", "off", str(pid)], check=True, capture_output=True
         )
-        return summary.errors + summary.wrong
+        return summary.ops, summary.errors + summary.wrong
     finally:
         target.close()
 
 
-def measure(size: int, checks: int, out_dir: Path) -> dict[str, int]:
-    """Instructions of ``checks`` gRPC Checks in rebac's server and in the floor's."""
+def measure(size: int, checks: int, out_dir: Path) -> dict[str, float]:
+    """Instructions per gRPC Check in rebac's server and in the floor's, ``checks`` counted."""
     ds = DATASETS["docs"](size, 42)
     engine, _ = load_engine(ds)
     ops = draw(engine, ds, checks=checks, lookups=1, writes=1, seed=42).ops("check")
@@ -87,24 +88,28 @@ def measure(size: int, checks: int, out_dir: Path) -> dict[str, int]:
             loader.clients[0].import_relationships(batches(ds.relationships))
         finally:
             loader.close()
-        failed = _count(server.proc.pid, spec, ops)
+        calls, failed = _count(server.proc.pid, spec, ops)
     finally:
         server.stop()
     with FloorProcess(1, prefix=callgrind(floor_out), startup_timeout=STARTUP_TIMEOUT) as floor:
         floor_spec = GrpcSpec(floor.address, STORE_ID, None, "minimize_latency", 1)
-        _count(floor.proc.pid, floor_spec, ops)  # every answer is "allowed": not checked
+        # The floor answers "allowed" to everything: its answers are not checked.
+        floor_calls, _ = _count(floor.proc.pid, floor_spec, ops)
     if failed:
         raise RuntimeError(f"{failed} of rebac's counted checks failed or answered wrongly")
-    return {"rebac": _instructions(rebac_out), "floor": _instructions(floor_out)}
+    return {
+        "rebac": _instructions(rebac_out) / calls,
+        "floor": _instructions(floor_out) / floor_calls,
+    }
 
 
 def _instructions(out_file: Path) -> int:
     return counts(out_file).get("Ir", 0)
 
 
-def report(found: dict[str, int], checks: int) -> list[str]:
+def report(per_call: dict[str, float], checks: int) -> list[str]:
     """The lines printed: per call, each server and the difference."""
-    rebac, floor = found["rebac"] / checks, found["floor"] / checks
+    rebac, floor = per_call["rebac"], per_call["floor"]
     return [
         f"instructions per gRPC Check ({checks:,} warm checks, {CLIENT_THREADS} client threads):",
         f"  rebac serve    {rebac:>10,.0f}",

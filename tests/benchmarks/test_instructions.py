@@ -27,7 +27,7 @@ def test_without_valgrind_it_says_what_is_missing(
 
 
 def test_server_instructions_reports_each_server_per_call_and_rebacs_own() -> None:
-    lines = server_instructions.report({"rebac": 5_000_000, "floor": 3_600_000}, 10)
+    lines = server_instructions.report({"rebac": 500_000.0, "floor": 360_000.0}, 10)
     assert lines[1].split() == ["rebac", "serve", "500,000"]
     assert lines[2].split() == ["grpcio", "floor", "360,000"]
     assert lines[3].split()[:3] == ["rebac's", "own", "140,000"]
