@@ -256,9 +256,9 @@ class FloorProcess:
         self.stop()
 
 
-#: What --compare asks: any check will do, both servers answer every one alike.
 #: A bearer token of a development JWT's length (the floors ignore it; the suite sends a real one).
 COMPARE_TOKEN = "e" * 574
+#: What --compare asks: any check will do, both servers answer every one alike.
 COMPARE_OPS: list[Op] = [Check(f"document:d{i}", "view", f"user:u{i}", True) for i in range(100)]
 
 
