@@ -33,7 +33,6 @@ from rebac.errors import InvalidField, LimitExceeded
 from rebac.model import (
     ELLIPSIS,
     WILDCARD,
-    CheckItem,
     CheckResult,
     LookupResult,
     ObjectRef,
@@ -538,7 +537,9 @@ def add_looked_up_resource(
     item.after_result_cursor.token = cursor
 
 
-def add_looked_up_subject(message: perm.LookupSubjectsResponse, r: LookupResult, cursor: str) -> None:
+def add_looked_up_subject(
+    message: perm.LookupSubjectsResponse, r: LookupResult, cursor: str
+) -> None:
     """Append ``r`` (resumed after by ``cursor``) to the results of ``message`` (fields set
     one by one, as in :func:`add_looked_up_resource`)."""
     item = message.subjects.add()
