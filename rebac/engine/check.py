@@ -585,6 +585,11 @@ class Checker:
         plan = self.plan
         return flats.step(stored, plan.flat, plan.leaf_relations, type_name, name)
 
+    def read_leaf(self, step: FlatStep, oid: str) -> Value:
+        """Leaf relation ``step`` of object ``oid`` (:meth:`direct`, from the step's holder)."""
+        slot = step.holders[0].get(oid)
+        return False if slot is None else self.read(slot)
+
     def flat_top(self, step: FlatStep, rtype: str, rid: str) -> Value | None:
         """Flat member ``step`` of ``rtype:rid`` at the top of a check: its own slots read in
         place (read_at), each arrow target answered by _arrow_target -- climbed on its first
@@ -647,8 +652,7 @@ class Checker:
         step = self.step(gt, target)
         kind = step.kind
         if kind == LEAF:
-            slot = step.holders[0].get(gid)
-            return False if slot is None else self.read(slot)
+            return self.read_leaf(step, gid)
         if kind != FLAT:
             return False  # the target's type has no such member: it reads nothing
         ids = step.ids
@@ -705,8 +709,7 @@ class Checker:
                 step = self.step(gt, target)  # another member (a folder tree never changes)
                 if step.kind != FLAT:
                     if step.kind == LEAF:
-                        slot = step.holders[0].get(gid)
-                        return result if slot is None else v_or(result, self.read(slot))
+                        return v_or(result, self.read_leaf(step, gid))
                     return result  # the parent's type has no such member: it reads nothing
             entry = step.ids.get(gid, _UNKNOWN)
             if entry is None:
