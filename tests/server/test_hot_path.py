@@ -20,7 +20,7 @@ from rebac.model import Permissionship
 from server.app import RebacServer
 from server.errors import REQUEST_ID_KEY
 from server.interceptors import RequestInterceptor
-from tests.servers import start_server
+from tests.servers import SCHEMA, start_server
 
 
 def _obj(t: str, i: str) -> core_pb2.ObjectReference:
@@ -161,8 +161,6 @@ def test_a_malformed_bulk_item_is_refused_naming_its_index(
     client: Client, server: RebacServer
 ) -> None:
     """Bulk items are converted without their field names; a refused one is named in full."""
-    from tests.servers import SCHEMA
-
     client.write_schema(SCHEMA)
     good = permission_service_pb2.CheckBulkRequestItem(
         resource=_obj("document", "doc"), permission="view", subject=_subject("user", "ann")
