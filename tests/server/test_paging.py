@@ -7,10 +7,17 @@ from typing import Any
 
 import grpc
 
-from rebac.api.v1 import core_pb2, permission_service_pb2, permission_service_pb2_grpc
+from rebac.api.v1 import (
+    core_pb2,
+    permission_service_pb2,
+    permission_service_pb2_grpc,
+    relationship_service_pb2,
+    relationship_service_pb2_grpc,
+)
 from rebac.client import Client, LookupPage
 from rebac.model import RelationshipFilter
 from server.app import RebacServer
+from server.services.relationships import READ_PAGE
 
 
 def _collect(fetch: object, page_size: int) -> tuple[list[str], list[LookupPage]]:
@@ -178,9 +185,6 @@ def test_read_sends_a_page_of_relationships_to_a_message(
 ) -> None:
     """Read streams its relationships 500 to a message (the store page it fetched), each with
     the cursor that resumes after it, and stops exactly at a limit."""
-    from rebac.api.v1 import relationship_service_pb2, relationship_service_pb2_grpc
-    from server.services.relationships import READ_PAGE
-
     _load(client, 1203)  # 1,203 document viewers, 1,203 group members, one wildcard
 
     def read(limit: int = 0, cursor: str = "") -> list[Any]:
@@ -196,21 +200,19 @@ def test_read_sends_a_page_of_relationships_to_a_message(
 
     everything = read()
     assert [len(m.results) for m in everything] == [READ_PAGE, READ_PAGE, 204]
+
+    def texts(messages: list[Any]) -> list[str]:
+        return [
+            f"{r.relationship.resource.object_id}#{r.relationship.subject.object.object_id}"
+            for m in messages
+            for r in m.results
+        ]
+
     assert len({m.read_at.token for m in everything}) == 1
-    texts = [
-        f"{r.relationship.resource.object_id}#{r.relationship.subject.object.object_id}"
-        for m in everything
-        for r in m.results
-    ]
-    assert len(set(texts)) == 1204
+    read_all = texts(everything)
+    assert len(set(read_all)) == 1204
     middle = everything[1].results[123]
-    rest = read(cursor=middle.after_result_cursor.token)
-    resumed = [
-        f"{r.relationship.resource.object_id}#{r.relationship.subject.object.object_id}"
-        for m in rest
-        for r in m.results
-    ]
-    assert resumed == texts[READ_PAGE + 124 :]
+    assert texts(read(cursor=middle.after_result_cursor.token)) == read_all[READ_PAGE + 124 :]
     limited = read(limit=700)
     assert [len(m.results) for m in limited] == [READ_PAGE, 200]
     assert client.read_relationships(RelationshipFilter("document"), limit=700).cursor == (
